@@ -1,0 +1,103 @@
+"""Pixel formats: bring any decoded mode to 8-bit sRGB (or gray) without alpha."""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from PIL import Image
+
+if TYPE_CHECKING:
+    from PIL import ImageCms
+
+_SIXTEEN_BIT = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+_GRAY = {"1", "L", "LA", "La", *_SIXTEEN_BIT}
+_FOREIGN_RGB = {"YCbCr", "LAB", "HSV"}
+
+
+def is_grayscale(image: Image.Image) -> bool:
+    if image.mode in _GRAY:
+        return True
+    if image.mode in ("P", "PA") and image.palette is not None:
+        colors = image.palette.colors
+        return bool(colors) and all(len(set(color[:3])) == 1 for color in colors)
+    return False
+
+
+def to_8bit(image: Image.Image) -> Image.Image:
+    """Modes that JPEG or ImageCms cannot take -> L, LA, RGB, RGBA or CMYK, scaling 16-bit data (not clipping)."""
+    mode = image.mode
+    if mode in _SIXTEEN_BIT:
+        # 0..65535 -> 0..255: Pillow's own I;16 -> L conversion clips instead of scaling.
+        return image.convert("I").point(lambda value: value * (1 / 257)).convert("L")
+    if mode == "F":
+        return image.point(lambda value: value * 255).convert("L")
+    if mode == "1":
+        return image.convert("L")
+    if mode in ("P", "PA"):
+        has_alpha = mode == "PA" or "transparency" in image.info
+        return image.convert("RGBA" if has_alpha else "RGB")
+    if mode in ("L", "RGB") and "transparency" in image.info:
+        # A PNG colour-key (tRNS) is transparency too.
+        return image.convert("LA" if mode == "L" else "RGBA")
+    if mode in ("La", "RGBa"):
+        return image.convert(mode.upper())
+    if mode in _FOREIGN_RGB:
+        return image.convert("RGB")
+    return image
+
+
+@lru_cache(maxsize=1)
+def _srgb() -> ImageCms.ImageCmsProfile:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+@lru_cache(maxsize=32)
+def _transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTransform | None:
+    # ImageCms is imported on the first tagged image only; transforms are cached per profile.
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if in_mode != "CMYK" and "srgb" in (ImageCms.getProfileDescription(source) or "").lower():
+            return None
+        return ImageCms.buildTransform(source, _srgb(), in_mode, out_mode, renderingIntent=ImageCms.Intent.PERCEPTUAL)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None  # An unreadable profile is ignored: the pixels are treated as sRGB.
+
+
+def to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
+    """Convert with the embedded ICC profile (LittleCMS, perceptual intent); untagged input is taken as sRGB."""
+    if image.mode == "LA":
+        image = image.convert("RGBA") if icc else image
+    out_mode = {"CMYK": "RGB", "L": "RGB"}.get(image.mode, image.mode)
+    transform = _transform(icc, image.mode, out_mode) if icc and image.mode in ("RGB", "RGBA", "L", "CMYK") else None
+    if transform is not None:
+        converted = transform.apply(image)
+        converted.info = {}
+        if image.mode == "L":
+            converted = converted.convert("L")
+        return converted
+    if image.mode == "CMYK":
+        return cmyk_to_rgb(image)
+    return image
+
+
+def cmyk_to_rgb(image: Image.Image) -> Image.Image:
+    """Untagged CMYK: without a profile, the plain device conversion."""
+    return image.convert("RGB")
+
+
+def flatten(image: Image.Image, background: tuple[int, int, int], *, grayscale: bool) -> Image.Image:
+    """Composite alpha onto the background colour; gray input on a gray background stays gray."""
+    gray_background = background[0] == background[1] == background[2]
+    if image.mode in ("RGBA", "LA"):
+        base = Image.new("RGB", image.size, background)
+        base.paste(image.convert("RGBA"), mask=image.getchannel("A"))
+        image = base
+    if grayscale and gray_background and image.mode != "L":
+        return image.convert("L")
+    return image

@@ -1,0 +1,69 @@
+"""Every supported event shape -> the same ObjectRef (or a reason to ignore the record)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote_plus
+
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, S3Event
+from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
+
+from .service import ObjectRef
+
+
+@dataclass(frozen=True)
+class Ignored:
+    reason: str
+    key: str = ""
+
+
+Parsed = ObjectRef | Ignored
+
+
+def is_s3_test_event(event: dict[str, Any]) -> bool:
+    return event.get("Event") == "s3:TestEvent"
+
+
+def from_s3_notification(event: dict[str, Any]) -> list[Parsed]:
+    """An S3 notification (direct, or the body of an SQS message). Keys arrive URL-encoded (`+` is a space)."""
+    if is_s3_test_event(event):
+        return [Ignored("s3:TestEvent")]
+    return [_from_s3_record(record) for record in S3Event(event).records]
+
+
+def _from_s3_record(record: S3EventRecord) -> Parsed:
+    s3 = record.s3
+    obj = s3.get_object
+    key = unquote_plus(obj.key)  # the data class leaves the key URL-encoded, as S3 sent it
+    if not record.event_name.startswith("ObjectCreated:"):
+        return Ignored(f"not an ObjectCreated event ({record.event_name})", key)
+    return ObjectRef(
+        bucket=s3.bucket.name,
+        key=key,
+        etag=obj.get("eTag") or None,
+        version_id=obj.version_id,
+        size=obj.get("size"),
+    )
+
+
+def from_eventbridge(event: dict[str, Any]) -> list[Parsed]:
+    """EventBridge "Object Created" from S3: the key in `detail` is not URL-encoded."""
+    parsed = EventBridgeEvent(event)
+    if parsed.detail_type != "Object Created":
+        return [Ignored(f"not an Object Created event ({parsed.detail_type})")]
+    detail = parsed.detail
+    obj = detail.get("object", {})
+    return [
+        ObjectRef(
+            bucket=detail["bucket"]["name"],
+            key=obj["key"],
+            etag=obj.get("etag") or None,
+            version_id=obj.get("version-id") or None,
+            size=obj.get("size"),
+        )
+    ]
+
+
+def is_eventbridge(event: dict[str, Any]) -> bool:
+    return event.get("source") == "aws.s3" and "detail-type" in event

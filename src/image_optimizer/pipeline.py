@@ -1,0 +1,174 @@
+"""Pure pipeline: bytes in, JPEG renditions out. No AWS, no environment.
+
+The steps, in order (each a small function below):
+  open + guard pixels -> plan sizes -> DCT-scaled decode (JPEG) -> 8-bit -> sRGB -> flatten alpha
+  -> orient upright -> resize per rendition -> encode JPEG without metadata.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+
+from PIL import Image
+
+from . import color, decode
+from .errors import CorruptImage
+from .specs import MAIN, PipelineConfig, ThumbnailSpec
+
+Box = tuple[float, float, float, float]
+
+# EXIF orientation -> the transpositions that make the image upright (as PIL.ImageOps.exif_transpose).
+_UPRIGHT: dict[int, tuple[Image.Transpose, ...]] = {
+    2: (Image.Transpose.FLIP_LEFT_RIGHT,),
+    3: (Image.Transpose.ROTATE_180,),
+    4: (Image.Transpose.FLIP_TOP_BOTTOM,),
+    5: (Image.Transpose.TRANSPOSE,),
+    6: (Image.Transpose.ROTATE_270,),
+    7: (Image.Transpose.TRANSVERSE,),
+    8: (Image.Transpose.ROTATE_90,),
+}
+_ORIENTATION_TAG = 0x0112
+
+
+@dataclass(frozen=True)
+class Rendition:
+    name: str
+    data: bytes
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class OptimizedImage:
+    renditions: list[Rendition]
+    source_format: str
+    source_width: int
+    source_height: int
+
+    @property
+    def main(self) -> Rendition:
+        return self.renditions[0]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Output size and source region of one rendition, in upright source pixels."""
+
+    name: str
+    size: tuple[int, int]
+    box: Box
+    progressive: bool
+
+
+def optimize(data: bytes, config: PipelineConfig | None = None) -> OptimizedImage:
+    """Turn an uploaded file into JPEG renditions (main first), or raise an ImageRejected subclass."""
+    config = config or PipelineConfig()
+    decoded = decode.open_image(data, max_pixels=config.max_pixels)
+    grayscale = color.is_grayscale(decoded.image)
+    icc = decoded.image.info.get("icc_profile")
+    draft_for(decoded, config)
+
+    image = decode.load(decoded)
+    # Read after load: for PNG, getexif() would otherwise decode the pixels itself and hide decoder errors.
+    orientation = read_orientation(image)
+    upright = _upright_size(decoded.width, decoded.height, orientation)
+    plans = plan_renditions(upright, config)
+    image = color.to_8bit(image)
+    image = color.to_srgb(image, icc)
+    image = color.flatten(image, config.background, grayscale=grayscale)
+    image = orient(image, orientation)
+    image.info = {}  # nothing from the source (EXIF, XMP, comments, ICC) may reach an output
+
+    scale = (image.width / upright[0], image.height / upright[1])
+    renditions = [encode(resize(image, plan, scale), plan, config.quality) for plan in plans]
+    return OptimizedImage(renditions, decoded.format, upright[0], upright[1])
+
+
+def read_orientation(image: Image.Image) -> int:
+    try:
+        value = image.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # A broken EXIF block must not reject an otherwise good image.
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _upright_size(width: int, height: int, orientation: int) -> tuple[int, int]:
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def fit_size(width: int, height: int, max_width: float, max_height: float) -> tuple[int, int]:
+    """Largest size within the bounds keeping the aspect ratio; never larger than the source, never 0."""
+    scale = min(1.0, max_width / width, max_height / height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def crop_plan(width: int, height: int, box_width: int, box_height: int) -> tuple[Box, tuple[int, int]]:
+    """Centre crop filling the box. A source too small for the box keeps its own pixels (no upscaling)."""
+    scale = max(box_width / width, box_height / height)
+    if scale >= 1:
+        crop_w = min(width, max(1, round(height * box_width / box_height)))
+        crop_h = min(height, max(1, round(width * box_height / box_width)))
+        size = (crop_w, crop_h)
+        region_w, region_h = float(crop_w), float(crop_h)
+    else:
+        size = (box_width, box_height)
+        region_w, region_h = box_width / scale, box_height / scale
+    left, top = (width - region_w) / 2, (height - region_h) / 2
+    return (left, top, left + region_w, top + region_h), size
+
+
+def plan_renditions(upright: tuple[int, int], config: PipelineConfig) -> list[Plan]:
+    width, height = upright
+    whole: Box = (0.0, 0.0, float(width), float(height))
+    main = fit_size(width, height, config.max_width, config.max_height or math.inf)
+    plans = [Plan(MAIN, main, whole, progressive=True)]
+    for spec in config.thumbnails:
+        plans.append(_thumbnail_plan(width, height, spec, whole))
+    return plans
+
+
+def _thumbnail_plan(width: int, height: int, spec: ThumbnailSpec, whole: Box) -> Plan:
+    if spec.fit == "crop":
+        box, size = crop_plan(width, height, spec.width, spec.height)
+        return Plan(spec.name, size, box, progressive=False)
+    return Plan(spec.name, fit_size(width, height, spec.width, spec.height), whole, progressive=False)
+
+
+def draft_for(decoded: decode.Decoded, config: PipelineConfig) -> None:
+    """JPEG only: decode at the smallest DCT scale (1/2, 1/4, 1/8) that still covers every rendition."""
+    image = decoded.image
+    if image.format not in ("JPEG", "MPO"):
+        return
+    orientation = read_orientation(image)  # JPEG keeps EXIF in its header: no pixel decoding here
+    upright = _upright_size(decoded.width, decoded.height, orientation)
+    needed = max(
+        max(plan.size[0] / (plan.box[2] - plan.box[0]), plan.size[1] / (plan.box[3] - plan.box[1]))
+        for plan in plan_renditions(upright, config)
+    )
+    if needed < 0.5:
+        image.draft(image.mode, (math.ceil(decoded.width * needed), math.ceil(decoded.height * needed)))
+
+
+def orient(image: Image.Image, orientation: int) -> Image.Image:
+    for method in _UPRIGHT.get(orientation, ()):
+        image = image.transpose(method)
+    return image
+
+
+def resize(image: Image.Image, plan: Plan, scale: tuple[float, float]) -> Image.Image:
+    """Lanczos from the (possibly DCT-reduced) working image; `scale` maps source pixels to working pixels."""
+    left, top, right, bottom = plan.box
+    box = (left * scale[0], top * scale[1], right * scale[0], bottom * scale[1])
+    if plan.size == image.size and box == (0, 0, image.width, image.height):
+        return image
+    return image.resize(plan.size, Image.Resampling.LANCZOS, box=box)
+
+
+def encode(image: Image.Image, plan: Plan, quality: int) -> Rendition:
+    if image.mode not in ("RGB", "L"):
+        raise CorruptImage(f"cannot encode pixel mode {image.mode}")
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality, optimize=True, progressive=plan.progressive)
+    return Rendition(plan.name, buffer.getvalue(), image.width, image.height)

@@ -1,0 +1,156 @@
+"""One upload: get -> optimize -> put every rendition -> delete the original; quarantine what is rejected."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import quote
+
+from . import pipeline
+from .errors import ImageRejected, ImageTooLarge
+from .settings import Settings
+from .specs import PipelineConfig, output_key
+from .storage import ObjectChanged, ObjectGone, ObjectTooLarge, S3Storage
+
+Status = Literal["processed", "rejected", "ignored", "skipped"]
+Optimizer = Callable[[bytes, PipelineConfig], pipeline.OptimizedImage]
+JPEG = "image/jpeg"
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One object an event announces, whatever the event's shape."""
+
+    bucket: str
+    key: str
+    etag: str | None = None
+    version_id: str | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class OutputInfo:
+    name: str
+    key: str
+    width: int
+    height: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    bucket: str
+    key: str
+    reason: str = ""
+    error_kind: str = ""
+    bytes_in: int = 0
+    outputs: list[OutputInfo] = field(default_factory=list)
+    duration_ms: float = 0.0
+
+    @property
+    def bytes_out(self) -> int:
+        return sum(output.bytes for output in self.outputs)
+
+
+def metadata_value(text: str) -> str:
+    """S3 user metadata is ASCII-only and small: percent-encode anything else, cap the length."""
+    return quote(text, safe="/ :;,()=+-_.'\"[]")[:1024]
+
+
+class ImageService:
+    def __init__(self, storage: S3Storage, settings: Settings, optimizer: Optimizer = pipeline.optimize) -> None:
+        self.storage = storage
+        self.settings = settings
+        self.optimizer = optimizer
+
+    def process(self, ref: ObjectRef) -> Outcome:
+        started = time.perf_counter()
+        outcome = self._process(ref)
+        return Outcome(**{**outcome.__dict__, "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
+
+    def _process(self, ref: ObjectRef) -> Outcome:
+        settings = self.settings
+        if not ref.key.startswith(settings.incoming_prefix):
+            return Outcome("ignored", ref.bucket, ref.key, f"outside INCOMING_PREFIX {settings.incoming_prefix!r}")
+        if ref.key.endswith("/"):
+            return Outcome("ignored", ref.bucket, ref.key, "folder placeholder")
+        if ref.size is not None and ref.size > settings.max_input_bytes:
+            return self._reject(ref, ref.etag, self._too_large(ref.size), ref.size)
+        try:
+            original = self.storage.get(
+                ref.bucket, ref.key, etag=ref.etag, version_id=ref.version_id, max_bytes=settings.max_input_bytes
+            )
+        except ObjectGone:
+            return Outcome("skipped", ref.bucket, ref.key, "original no longer exists (already processed or moved)")
+        except ObjectChanged:
+            return Outcome(
+                "skipped", ref.bucket, ref.key, "stale event: the key holds a newer upload with its own event"
+            )
+        except ObjectTooLarge as error:
+            return self._reject(ref, ref.etag, self._too_large(error.size), error.size)
+        try:
+            result = self.optimizer(original.data, settings.pipeline)
+        except ImageRejected as rejection:
+            return self._reject(ref, original.etag, rejection, len(original.data), original.version_id)
+
+        outputs = self._write_renditions(ref, original.etag, result)
+        try:
+            # Only now, with every rendition written, may the original go.
+            self.storage.delete(ref.bucket, ref.key, etag=original.etag, version_id=original.version_id)
+        except ObjectChanged:
+            pass  # A newer upload landed at the key after our read: it survives and gets its own event.
+        except ObjectGone:
+            pass  # A concurrent invocation of the same event already deleted it.
+        return Outcome("processed", ref.bucket, ref.key, bytes_in=len(original.data), outputs=outputs)
+
+    def _write_renditions(self, ref: ObjectRef, etag: str, result: pipeline.OptimizedImage) -> list[OutputInfo]:
+        settings = self.settings
+        metadata = {"source-key": metadata_value(ref.key), "source-etag": etag.strip('"')}
+        outputs = []
+        for rendition in result.renditions:
+            key = output_key(
+                ref.key, rendition.name, incoming_prefix=settings.incoming_prefix, output_prefix=settings.output_prefix
+            )
+            self.storage.put(
+                ref.bucket,
+                key,
+                rendition.data,
+                content_type=JPEG,
+                cache_control=settings.cache_control,
+                metadata=metadata,
+            )
+            outputs.append(OutputInfo(rendition.name, key, rendition.width, rendition.height, len(rendition.data)))
+        return outputs
+
+    def _too_large(self, size: int) -> ImageTooLarge:
+        return ImageTooLarge(f"upload is {size} bytes, over the limit MAX_INPUT_BYTES={self.settings.max_input_bytes}")
+
+    def _reject(
+        self, ref: ObjectRef, etag: str | None, rejection: ImageRejected, size: int, version_id: str | None = None
+    ) -> Outcome:
+        """Move the original to FAILED_PREFIX (copy, then delete) with the reason in its metadata."""
+        settings = self.settings
+        version_id = version_id or ref.version_id
+        target = settings.failed_prefix + ref.key[len(settings.incoming_prefix) :]
+        metadata = {
+            "reason": metadata_value(rejection.message),
+            "error-kind": rejection.kind,
+            "source-key": metadata_value(ref.key),
+        }
+        try:
+            self.storage.copy(ref.bucket, ref.key, target, etag=etag, version_id=version_id, metadata=metadata)
+        except ObjectGone:
+            return Outcome("skipped", ref.bucket, ref.key, "original no longer exists (already moved)")
+        except ObjectChanged:
+            return Outcome(
+                "skipped", ref.bucket, ref.key, "stale event: the key holds a newer upload with its own event"
+            )
+        with contextlib.suppress(ObjectChanged, ObjectGone):
+            self.storage.delete(ref.bucket, ref.key, etag=etag, version_id=version_id)
+        return Outcome(
+            "rejected", ref.bucket, ref.key, reason=rejection.message, error_kind=rejection.kind, bytes_in=size
+        )

@@ -1,0 +1,157 @@
+"""The only reader of the environment: every setting declared once, validated at start-up."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from .errors import SettingsError
+from .specs import THUMBNAIL_SYNTAX, PipelineConfig, ThumbnailSpec, parse_thumbnails
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str
+    accepted: str
+    description: str
+    parse: Callable[[str], Any]
+
+
+def _prefix(value: str) -> str:
+    if not value or not value.endswith("/") or value.startswith("/"):
+        raise ValueError
+    return value
+
+
+def _int_range(low: int, high: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        number = int(value)
+        if not low <= number <= high:
+            raise ValueError
+        return number
+
+    return parse
+
+
+def _optional(parse: Callable[[str], int]) -> Callable[[str], int | None]:
+    return lambda value: parse(value) if value.strip() else None
+
+
+def _color(value: str) -> tuple[int, int, int]:
+    match = re.fullmatch(r"#?([0-9a-fA-F]{6})", value.strip())
+    if not match:
+        raise ValueError
+    rgb = int(match[1], 16)
+    return (rgb >> 16) & 255, (rgb >> 8) & 255, rgb & 255
+
+
+def _header(value: str) -> str:
+    if not value.isascii() or "\n" in value:
+        raise ValueError
+    return value
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "INCOMING_PREFIX",
+        "incoming/",
+        "a key prefix ending in /",
+        "only keys under it are processed (recursion guard)",
+        _prefix,
+    ),
+    Setting("OUTPUT_PREFIX", "media/", "a key prefix ending in /", "where renditions are written", _prefix),
+    Setting("FAILED_PREFIX", "failed/", "a key prefix ending in /", "where rejected originals are moved", _prefix),
+    Setting(
+        "MAX_WIDTH",
+        "750",
+        "an integer 1-10000",
+        "main rendition fits this width; never upscaled",
+        _int_range(1, 10_000),
+    ),
+    Setting(
+        "MAX_HEIGHT",
+        "",
+        "empty (unset) or an integer 1-10000",
+        "optional height bound for the main rendition",
+        _optional(_int_range(1, 10_000)),
+    ),
+    Setting("JPEG_QUALITY", "85", "an integer 1-95", "JPEG quality of every rendition", _int_range(1, 95)),
+    Setting(
+        "THUMBNAILS", "thumb:150x150:crop,small:320x320:fit", THUMBNAIL_SYNTAX, "named thumbnails", parse_thumbnails
+    ),
+    Setting("BACKGROUND_COLOR", "#ffffff", "a colour #rrggbb", "transparency is flattened onto it", _color),
+    Setting(
+        "MAX_INPUT_BYTES",
+        "52428800",
+        "an integer 1-5368709120",
+        "larger objects are rejected without downloading them",
+        _int_range(1, 5 * 1024**3),
+    ),
+    Setting(
+        "MAX_PIXELS",
+        "250000000",
+        "an integer 1-1000000000",
+        "decompression-bomb guard: width x height read from the header",
+        _int_range(1, 1_000_000_000),
+    ),
+    Setting(
+        "CACHE_CONTROL", "public, max-age=86400", "an ASCII header value", "Cache-Control of every rendition", _header
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    incoming_prefix: str
+    output_prefix: str
+    failed_prefix: str
+    cache_control: str
+    max_input_bytes: int
+    pipeline: PipelineConfig
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Validate every setting; the first bad one raises SettingsError naming it and what it accepts."""
+    source = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        raw = source.get(setting.name, setting.default)
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as error:
+            detail = f" ({error})" if str(error) else ""
+            raise SettingsError(f"{setting.name}={raw!r} is invalid{detail}: expected {setting.accepted}") from None
+    prefixes = [values[name] for name in ("INCOMING_PREFIX", "OUTPUT_PREFIX", "FAILED_PREFIX")]
+    for index, prefix in enumerate(prefixes):
+        if any(other.startswith(prefix) or prefix.startswith(other) for other in prefixes[index + 1 :]):
+            raise SettingsError(
+                f"INCOMING_PREFIX, OUTPUT_PREFIX and FAILED_PREFIX must not overlap (got {', '.join(prefixes)}):"
+                " expected three disjoint key prefixes"
+            )
+    thumbnails: tuple[ThumbnailSpec, ...] = values["THUMBNAILS"]
+    return Settings(
+        incoming_prefix=values["INCOMING_PREFIX"],
+        output_prefix=values["OUTPUT_PREFIX"],
+        failed_prefix=values["FAILED_PREFIX"],
+        cache_control=values["CACHE_CONTROL"],
+        max_input_bytes=values["MAX_INPUT_BYTES"],
+        pipeline=PipelineConfig(
+            max_width=values["MAX_WIDTH"],
+            max_height=values["MAX_HEIGHT"],
+            quality=values["JPEG_QUALITY"],
+            thumbnails=thumbnails,
+            background=values["BACKGROUND_COLOR"],
+            max_pixels=values["MAX_PIXELS"],
+        ),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once (a cold start fails here on a bad value)."""
+    return load_settings()

@@ -1,0 +1,72 @@
+"""Rendition specs as data, and the one naming rule shared by every side of the service."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Literal
+
+Fit = Literal["fit", "crop"]
+MAIN = "main"
+
+_SPEC = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*):(?P<w>[1-9][0-9]*)x(?P<h>[1-9][0-9]*):(?P<fit>fit|crop)$")
+THUMBNAIL_SYNTAX = "comma-separated name:WIDTHxHEIGHT:fit|crop, e.g. thumb:150x150:crop (empty for none)"
+
+
+@dataclass(frozen=True)
+class ThumbnailSpec:
+    name: str
+    width: int
+    height: int
+    fit: Fit
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Everything the pure pipeline needs; the defaults are the documented settings defaults."""
+
+    max_width: int = 750
+    max_height: int | None = None
+    quality: int = 85
+    thumbnails: tuple[ThumbnailSpec, ...] = field(
+        default_factory=lambda: parse_thumbnails("thumb:150x150:crop,small:320x320:fit")
+    )
+    background: tuple[int, int, int] = (255, 255, 255)
+    max_pixels: int = 250_000_000
+
+
+def parse_thumbnails(text: str) -> tuple[ThumbnailSpec, ...]:
+    """Parse `name:WxH:fit|crop,...`; raises ValueError naming the bad item."""
+    specs: list[ThumbnailSpec] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        match = _SPEC.match(item)
+        if not match:
+            raise ValueError(f"bad thumbnail spec {item!r}")
+        name = match["name"]
+        if name == MAIN or any(spec.name == name for spec in specs):
+            raise ValueError(f"thumbnail name {name!r} is reserved or repeated")
+        fit: Fit = "crop" if match["fit"] == "crop" else "fit"
+        specs.append(ThumbnailSpec(name, int(match["w"]), int(match["h"]), fit))
+    return tuple(specs)
+
+
+def stem_of(path: str) -> str:
+    """`a/b/my.photo.v2.png` -> `a/b/my.photo.v2` (only the last suffix goes)."""
+    pure = PurePosixPath(path)
+    return str(pure.with_name(pure.stem)) if pure.name else path
+
+
+def rendition_name(stem: str, rendition: str) -> str:
+    """The naming rule: main -> `<stem>.jpg`, thumbnail -> `<stem>_<name>.jpg`."""
+    return f"{stem}.jpg" if rendition == MAIN else f"{stem}_{rendition}.jpg"
+
+
+def output_key(source_key: str, rendition: str, *, incoming_prefix: str, output_prefix: str) -> str:
+    """`incoming/<path>/<stem>.<ext>` -> `media/<path>/<stem>[_<name>].jpg`."""
+    relative = source_key[len(incoming_prefix) :] if source_key.startswith(incoming_prefix) else source_key
+    return output_prefix + rendition_name(stem_of(relative), rendition)
+
+
+def rendition_names(config: PipelineConfig) -> tuple[str, ...]:
+    return (MAIN, *(spec.name for spec in config.thumbnails))

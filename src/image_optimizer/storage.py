@@ -1,0 +1,159 @@
+"""The only module that talks to S3 (boto3). Conditional requests keep stale work from clobbering new uploads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CopySourceTypeDef
+
+# Transient S3 errors (SlowDown, 5xx, throttles, timeouts, resets) are retried here with backoff; past that the
+# call raises and the invocation fails, so Lambda retries the event.
+RETRY_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 5},
+    connect_timeout=5,
+    read_timeout=30,
+)
+_GONE = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
+_PRECONDITION = {"PreconditionFailed", "412"}
+
+
+class ObjectGone(Exception):
+    """The object (or that version of it) no longer exists."""
+
+
+class ObjectChanged(Exception):
+    """The object at the key is no longer the one the event announced (ETag mismatch)."""
+
+
+class ObjectTooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{size} bytes")
+        self.size = size
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    data: bytes
+    etag: str
+    version_id: str | None
+    content_type: str | None
+
+
+def make_s3_client(endpoint_url: str | None = None) -> S3Client:
+    """One client per container; botocore itself honours AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3."""
+    client: S3Client = boto3.client("s3", endpoint_url=endpoint_url, config=RETRY_CONFIG)
+    return client
+
+
+def quoted(etag: str) -> str:
+    return etag if etag.startswith('"') else f'"{etag}"'
+
+
+def _error_code(error: ClientError) -> str:
+    code = error.response.get("Error", {}).get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code or str(status)
+
+
+def _translate(error: ClientError) -> Exception:
+    code = _error_code(error)
+    if code in _GONE:
+        return ObjectGone(code)
+    if code in _PRECONDITION:
+        return ObjectChanged(code)
+    return error
+
+
+class S3Storage:
+    def __init__(self, client: S3Client) -> None:
+        self.client = client
+
+    def get(self, bucket: str, key: str, *, etag: str | None, version_id: str | None, max_bytes: int) -> StoredObject:
+        """Read the exact upload the event names: by version when known, else conditional on its ETag."""
+        request: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            request["VersionId"] = version_id
+        elif etag:
+            request["IfMatch"] = quoted(etag)
+        try:
+            response = self.client.get_object(**request)
+        except ClientError as error:
+            raise _translate(error) from error
+        body = response["Body"]
+        size = response.get("ContentLength", 0)
+        if size > max_bytes:
+            body.close()
+            raise ObjectTooLarge(size)
+        with body:
+            data = body.read()
+        return StoredObject(data, response["ETag"], response.get("VersionId"), response.get("ContentType"))
+
+    def put(
+        self, bucket: str, key: str, data: bytes, *, content_type: str, cache_control: str, metadata: dict[str, str]
+    ) -> None:
+        self.client.put_object(
+            Bucket=bucket, Key=key, Body=data, ContentType=content_type, CacheControl=cache_control, Metadata=metadata
+        )
+
+    def head_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
+        try:
+            response = self.client.head_object(Bucket=bucket, Key=key)
+        except ClientError as error:
+            translated = _translate(error)
+            if isinstance(translated, ObjectGone):
+                return None
+            raise translated from error
+        return dict(response.get("Metadata", {}))
+
+    def copy(
+        self,
+        bucket: str,
+        source_key: str,
+        target_key: str,
+        *,
+        etag: str | None,
+        version_id: str | None,
+        metadata: dict[str, str],
+    ) -> None:
+        """Server-side copy of exactly that upload, with new metadata."""
+        source: CopySourceTypeDef = {"Bucket": bucket, "Key": source_key}
+        request: dict[str, Any] = {}
+        if version_id:
+            source["VersionId"] = version_id
+        elif etag:
+            request["CopySourceIfMatch"] = quoted(etag)
+        try:
+            self.client.copy_object(
+                Bucket=bucket,
+                Key=target_key,
+                CopySource=source,
+                MetadataDirective="REPLACE",
+                Metadata=metadata,
+                **request,
+            )
+        except ClientError as error:
+            raise _translate(error) from error
+
+    def delete(self, bucket: str, key: str, *, etag: str | None, version_id: str | None) -> None:
+        """Delete only the upload that was processed: its version, or the key while it still has that ETag."""
+        request: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            request["VersionId"] = version_id
+        elif etag:
+            request["IfMatch"] = quoted(etag)
+        try:
+            self.client.delete_object(**request)
+        except ClientError as error:
+            raise _translate(error) from error
+
+
+def make_client(service: str, endpoint_url: str | None = None) -> Any:
+    """Clients for the local tooling (SQS of the embedded emulator), so boto3 stays imported here only."""
+    return boto3.client(service, endpoint_url=endpoint_url, config=RETRY_CONFIG)  # type: ignore[call-overload]
