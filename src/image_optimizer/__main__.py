@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .errors import SettingsError
 from .settings import load_settings
+from .specs import rendition_name, rendition_names
 
 USAGE_ERROR = 2
 
@@ -54,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
         stems = [path.stem for path in args.inputs]
         if len(set(stems)) != len(stems):
             print("error: two inputs share a file stem, so their outputs would overwrite each other", file=sys.stderr)
+            return USAGE_ERROR
+        targets = {(args.out / rendition_name(stem, name)).resolve() for stem in stems for name in rendition_names(settings.pipeline)}
+        if targets & {path.resolve() for path in args.inputs}:
+            print("error: an output would overwrite an input; choose another --out", file=sys.stderr)
             return USAGE_ERROR
         return run_optimize(args.inputs, args.out, as_json=args.json, config=settings.pipeline)
 

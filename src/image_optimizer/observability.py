@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
+
+# An ignored or skipped record publishes no metric; that is expected, not worth a warning per invocation.
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 SERVICE = "image-optimizer"
 

@@ -13,11 +13,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from infra_helpers import Rendered, load_template, sam_transform  # noqa: E402
+from infra_helpers import Rendered, load_template, sam_transform
 
 
 @pytest.fixture(scope="session")
-def template() -> dict[str, Any]:
+def template():
     return load_template()
 
 

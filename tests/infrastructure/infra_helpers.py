@@ -79,9 +79,7 @@ class Rendered:
 
     def __init__(self, cfn: dict[str, Any], parameters: dict[str, str]):
         self.raw = cfn
-        self.params = {
-            name: str(spec.get("Default", "")) for name, spec in cfn.get("Parameters", {}).items()
-        }
+        self.params = {name: str(spec.get("Default", "")) for name, spec in cfn.get("Parameters", {}).items()}
         self.params.update({k: str(v) for k, v in parameters.items()})
         self._conditions: dict[str, bool] = {}
         self.conditions = {name: self._condition(name) for name in cfn.get("Conditions", {})}
@@ -109,7 +107,7 @@ class Rendered:
         return node
 
     def _eval(self, node: Any) -> bool:
-        (fn, args), = node.items()
+        ((fn, args),) = node.items()
         if fn == "Fn::Equals":
             return str(self._value(args[0])) == str(self._value(args[1]))
         if fn == "Fn::Not":

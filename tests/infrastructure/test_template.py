@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-
 import sys
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from infra_helpers import (  # noqa: E402
+from infra_helpers import (
     FUNCTION_ID,
     PROJECT_ROOT,
     TEMPLATE,
@@ -50,9 +49,7 @@ ALLOWED_OBJECT_GRANTS = {
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        cmd, cwd=PROJECT_ROOT, env=tool_env(), capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run(cmd, cwd=PROJECT_ROOT, env=tool_env(), capture_output=True, text=True, timeout=300)
 
 
 # --------------------------------------------------------------------------- lint
@@ -69,9 +66,7 @@ def test_cfn_lint_per_trigger(trigger, tmp_path):
     cfn_lint = venv_tool("cfn-lint")
     assert cfn_lint, "cfn-lint not found"
     text = TEMPLATE.read_text()
-    text, n = re.subn(
-        r"(  Trigger:\n    Type: String\n    Default: )S3\n", rf"\g<1>{trigger}\n", text
-    )
+    text, n = re.subn(r"(  Trigger:\n    Type: String\n    Default: )S3\n", rf"\g<1>{trigger}\n", text)
     assert n == 1
     path = tmp_path / "template.yaml"
     path.write_text(text)
@@ -307,7 +302,7 @@ def test_function_policy_is_prefix_scoped(render, trigger, event_bus):
             assert m, f"object resource not scoped to a prefix parameter: {fmt}"
             object_grants.setdefault(m.group(1), set()).update(s3_actions)
             # bucket name computed, never a Ref/GetAtt of the bucket (would be circular)
-            assert "Bucket\"" not in json.dumps(res["Fn::Sub"][1]).replace("BucketName", "")
+            assert 'Bucket"' not in json.dumps(res["Fn::Sub"][1]).replace("BucketName", "")
 
     assert object_grants == ALLOWED_OBJECT_GRANTS
 

@@ -1,0 +1,95 @@
+"""Shared fixtures: images generated in code, moto's in-process S3, the corpus location."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS_DIR = ROOT / "events"
+SAMPLES_DIR = ROOT / "samples"
+BUCKET = "image-optimizer-demo"
+
+# Tests never talk to AWS: dummy credentials and a fixed region for every client, here and in subprocesses.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECURITY_TOKEN": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_METRICS_NAMESPACE": "ImageOptimizerTests",
+    }
+)
+for variable in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+    os.environ.pop(variable, None)
+
+
+def corpus_dir() -> Path:
+    return Path(os.environ.get("CORPUS_DIR", ROOT.parent / "shared" / "corpus")).resolve()
+
+
+def jpeg_bytes(image: Image.Image, **options: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", **options)
+    return buffer.getvalue()
+
+
+def png_bytes(image: Image.Image, **options: Any) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", **options)
+    return buffer.getvalue()
+
+
+def gradient(width: int, height: int) -> Image.Image:
+    """A photo-like RGB test image whose halves differ, so orientation mistakes show."""
+    image = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    red = Image.new("RGB", (width // 2, height // 2), (220, 30, 30))
+    image.paste(red, (0, 0))
+    return image
+
+
+@pytest.fixture
+def s3() -> Iterator[Any]:
+    """moto's in-process S3 with the demo bucket, and a fresh handler service bound to it."""
+    from moto import mock_aws
+
+    with mock_aws():
+        import boto3
+
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        from image_optimizer import handler
+
+        handler.get_service.cache_clear()
+        yield client
+        handler.get_service.cache_clear()
+
+
+class FakeContext:
+    function_name = "image-optimizer-test"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:image-optimizer-test"
+    aws_request_id = "11111111-2222-3333-4444-555555555555"
+    log_group_name = "/aws/lambda/image-optimizer-test"
+    log_stream_name = "test"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@pytest.fixture
+def context() -> FakeContext:
+    return FakeContext()
+
+
+def keys(client: Any, prefix: str = "") -> list[str]:
+    response = client.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return sorted(obj["Key"] for obj in response.get("Contents", []))

@@ -1,0 +1,109 @@
+"""The README's local commands, run as written: `make run`, `make invoke-local`, and a real S3 server process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import EVENTS_DIR, ROOT, SAMPLES_DIR, png_bytes, gradient
+
+SAMPLE_STEMS = sorted(path.stem for path in SAMPLES_DIR.iterdir() if path.suffix in {".jpg", ".png", ".webp", ".heic"})
+
+
+def make(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["make", "-s", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def test_make_run_processes_every_sample_and_downloads_media(tmp_path: Path) -> None:
+    result = make("run", f"ARGS=--out {tmp_path}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for stem in SAMPLE_STEMS:
+        assert stem in result.stdout
+        for suffix in ("", "_thumb", "_small"):
+            image = Image.open(tmp_path / f"{stem}{suffix}.jpg")
+            assert image.format == "JPEG"
+        assert Image.open(tmp_path / f"{stem}.jpg").width <= 750
+    assert f"{len(SAMPLE_STEMS)}/{len(SAMPLE_STEMS)} uploads reached an end state" in result.stdout
+
+
+def test_make_run_with_given_images_exits_1_when_one_is_rejected(tmp_path: Path) -> None:
+    good = tmp_path / "good.png"
+    good.write_bytes(png_bytes(gradient(900, 600)))
+    bad = tmp_path / "bad.jpg"
+    bad.write_text("<html>not an image</html>")
+    result = subprocess.run(
+        [sys.executable, "-m", "image_optimizer", "run", str(good), str(bad), "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+    )
+    assert result.returncode == 1
+    assert make("run", f"IMAGES={good} {bad}", f"ARGS=--out {tmp_path / 'out2'}").returncode != 0
+    assert "rejected" in result.stdout and "HTML" in result.stdout
+    assert (tmp_path / "out" / "good.jpg").is_file()
+
+
+@pytest.mark.parametrize("event", sorted(path.name for path in EVENTS_DIR.glob("*.json")))
+def test_make_invoke_local_runs_each_event(event: str) -> None:
+    result = make("invoke-local", f"EVENT=events/{event}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert '"results"' in result.stdout
+    if "outside-prefix" in event:
+        assert '"ignored"' in result.stdout
+    else:
+        assert '"processed"' in result.stdout and "media/" in result.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def moto_server_process() -> Iterator[str]:
+    """A real S3 server in its own process (moto's server mode) on 127.0.0.1, stopped afterwards."""
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.mark.server
+def test_run_against_a_separate_s3_server_process(tmp_path: Path) -> None:
+    with moto_server_process() as endpoint:
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
+        images = [str(SAMPLES_DIR / f"{SAMPLE_STEMS[0]}.jpg")] if (SAMPLES_DIR / f"{SAMPLE_STEMS[0]}.jpg").exists() else []
+        images = images or [str(next(SAMPLES_DIR.glob("*.jpg")))]
+        result = subprocess.run(
+            [sys.executable, "-m", "image_optimizer", "run", *images, "--endpoint-url", endpoint, "--out", str(tmp_path)],
+            capture_output=True, text=True, env=env, timeout=120, cwd=ROOT,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        import boto3
+
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+        listed = sorted(obj["Key"] for obj in s3.list_objects_v2(Bucket="image-optimizer-local")["Contents"])
+        stem = Path(images[0]).stem
+        assert listed == [f"media/{stem}.jpg", f"media/{stem}_small.jpg", f"media/{stem}_thumb.jpg"]
+        head = s3.head_object(Bucket="image-optimizer-local", Key=f"media/{stem}.jpg")
+        assert head["ContentType"] == "image/jpeg" and head["Metadata"]["source-key"] == f"incoming/{Path(images[0]).name}"

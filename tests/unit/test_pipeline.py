@@ -1,0 +1,189 @@
+"""The pure pipeline on images generated here: sizes, orientation, alpha, depth, privacy, rejections."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from image_optimizer.errors import CorruptImage, ImageRejected, ImageTooLarge, TruncatedImage, UnsupportedFormat
+from image_optimizer.pipeline import _UPRIGHT, optimize
+from image_optimizer.specs import PipelineConfig, ThumbnailSpec
+from tests.conftest import gradient, jpeg_bytes, png_bytes
+from tests.jpeg_markers import metadata_markers
+
+INVERSE = {Image.Transpose.ROTATE_90: Image.Transpose.ROTATE_270, Image.Transpose.ROTATE_270: Image.Transpose.ROTATE_90}
+
+
+def decode(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    assert image.format == "JPEG"
+    image.load()
+    return image
+
+
+def mean_abs_diff(a: Image.Image, b: Image.Image) -> float:
+    return float(np.abs(np.asarray(a.convert("RGB"), float) - np.asarray(b.convert("RGB"), float)).mean())
+
+
+def stored_as(upright: Image.Image, orientation: int) -> Image.Image:
+    """The pixels a camera stores for an upright scene when it writes this EXIF orientation."""
+    image = upright
+    for method in reversed(_UPRIGHT.get(orientation, ())):
+        image = image.transpose(INVERSE.get(method, method))
+    return image
+
+
+def with_orientation(image: Image.Image, orientation: int, fmt: str) -> bytes:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, exif=exif.tobytes(), **({"quality": 95} if fmt in ("JPEG", "WEBP") else {}))
+    return buffer.getvalue()
+
+
+def test_renditions_are_main_then_thumbnails_with_the_configured_sizes() -> None:
+    result = optimize(jpeg_bytes(gradient(3000, 2000)))
+    assert [(r.name, r.width, r.height) for r in result.renditions] == [
+        ("main", 750, 500),
+        ("thumb", 150, 150),
+        ("small", 320, 213),
+    ]
+    for rendition in result.renditions:
+        assert decode(rendition.data).size == (rendition.width, rendition.height)
+
+
+def test_never_upscales_and_crop_keeps_the_box_aspect() -> None:
+    result = optimize(png_bytes(gradient(120, 90)))
+    sizes = {r.name: (r.width, r.height) for r in result.renditions}
+    assert sizes == {"main": (120, 90), "thumb": (90, 90), "small": (120, 90)}
+
+
+def test_max_height_bounds_the_main_rendition() -> None:
+    config = PipelineConfig(max_width=750, max_height=400, thumbnails=())
+    result = optimize(jpeg_bytes(gradient(1000, 2000)), config)
+    assert [(r.width, r.height) for r in result.renditions] == [(200, 400)]
+
+
+def test_crop_thumbnail_is_exactly_the_box_and_centred() -> None:
+    image = Image.new("RGB", (1200, 400), (0, 0, 255))
+    image.paste((255, 0, 0), (400, 0, 800, 400))  # red centre third, blue sides
+    config = PipelineConfig(thumbnails=(ThumbnailSpec("sq", 100, 100, "crop"),))
+    thumb = decode(optimize(png_bytes(image), config).renditions[1].data)
+    assert thumb.size == (100, 100)
+    red = np.asarray(thumb)[:, :, 0]
+    assert red.min() > 200  # only the red centre survived the crop
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_gives_an_upright_image(fmt: str, orientation: int) -> None:
+    upright = gradient(300, 200)
+    data = with_orientation(stored_as(upright, orientation), orientation, fmt)
+    config = PipelineConfig(max_width=300, thumbnails=())
+    out = decode(optimize(data, config).main.data)
+    assert out.size == (300, 200)
+    assert mean_abs_diff(out, upright) < 6
+    assert out.getexif().get(0x0112) is None
+
+
+def test_alpha_is_flattened_onto_the_background_without_dark_fringes() -> None:
+    # A white disc on transparent *black*, flattened onto white: the right answer is white everywhere.
+    # Resampling non-premultiplied pixels, or flattening after resizing wrongly, leaves a gray ring.
+    image = Image.new("RGBA", (1600, 1600), (0, 0, 0, 0))
+    disc = Image.new("L", (1600, 1600), 0)
+    from PIL import ImageDraw
+
+    ImageDraw.Draw(disc).ellipse((200, 200, 1400, 1400), fill=255)
+    image.paste((255, 255, 255, 255), mask=disc)
+    for rendition in optimize(png_bytes(image)).renditions:
+        out = np.asarray(decode(rendition.data).convert("RGB")).astype(int)
+        assert out.min() >= 250, rendition.name
+
+
+def test_background_color_setting_is_used() -> None:
+    image = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    config = PipelineConfig(background=(0, 128, 255), thumbnails=())
+    pixel = decode(optimize(png_bytes(image), config).main.data).convert("RGB").getpixel((32, 32))
+    assert pixel == pytest.approx((0, 128, 255), abs=4)
+
+
+def test_palette_transparency_counts_as_transparency() -> None:
+    image = Image.new("P", (64, 64), 0)
+    image.putpalette([0, 0, 0, 255, 0, 0] + [0] * 762)
+    image.paste(1, (0, 0, 32, 64))
+    data = png_bytes(image, transparency=0)
+    out = decode(optimize(data, PipelineConfig(thumbnails=())).main.data).convert("RGB")
+    assert out.getpixel((50, 32)) == pytest.approx((255, 255, 255), abs=4)  # transparent black -> white
+    assert out.getpixel((10, 32)) == pytest.approx((255, 0, 0), abs=6)
+
+
+def test_sixteen_bit_gray_is_scaled_not_clipped_and_stays_gray() -> None:
+    ramp = (np.tile(np.linspace(0, 65535, 256), (64, 1))).astype(np.uint16)
+    data = png_bytes(Image.fromarray(ramp))
+    out = decode(optimize(data, PipelineConfig(thumbnails=())).main.data)
+    assert out.mode == "L"
+    row = np.asarray(out)[32].astype(int)
+    assert row[0] < 5 and row[-1] > 250
+    assert np.all(np.diff(row[::16]) > 0)  # monotonic: no wrap-around, no flat clipped top
+
+
+def test_grayscale_jpeg_stays_single_channel() -> None:
+    out = decode(optimize(jpeg_bytes(gradient(400, 300).convert("L"))).main.data)
+    assert out.mode == "L"
+
+
+def test_outputs_carry_no_metadata() -> None:
+    source = gradient(1000, 800)
+    exif = Image.Exif()
+    exif[0x010F] = "CameraMaker"
+    exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0)}  # GPS IFD
+    exif[0x0112] = 1
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    data = jpeg_bytes(source, exif=exif.tobytes(), comment=b"secret comment", icc_profile=srgb)
+    assert metadata_markers(data)  # the input really carries them
+    for rendition in optimize(data).renditions:
+        assert metadata_markers(rendition.data) == []
+        assert not decode(rendition.data).getexif()
+
+
+def test_tiny_and_extreme_inputs_give_at_least_one_pixel() -> None:
+    for size in [(1, 1), (1, 1000), (16, 17000), (1000, 1)]:
+        result = optimize(png_bytes(Image.new("RGB", size, (10, 200, 10))))
+        for rendition in result.renditions:
+            assert rendition.width >= 1 and rendition.height >= 1
+            assert decode(rendition.data).size == (rendition.width, rendition.height)
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "words"),
+    [
+        (b"", UnsupportedFormat, "empty"),
+        (b"hello, this is not an image\n", UnsupportedFormat, "text"),
+        (b"<!DOCTYPE html><html><body>hi</body></html>", UnsupportedFormat, "HTML"),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"/>', UnsupportedFormat, "SVG"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", UnsupportedFormat, "PDF"),
+        (b"8BPS\x00\x01" + bytes(40), UnsupportedFormat, "PSD"),
+        (b"\x89PNG\r\n\x1a\n" + bytes(30), CorruptImage, "corrupt PNG"),
+    ],
+)
+def test_non_images_are_rejected_with_one_clear_line(data: bytes, error: type[ImageRejected], words: str) -> None:
+    with pytest.raises(error) as caught:
+        optimize(data)
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_truncated_jpeg_is_rejected_not_half_decoded() -> None:
+    data = jpeg_bytes(gradient(800, 600), quality=95)
+    with pytest.raises(TruncatedImage, match="truncated JPEG"):
+        optimize(data[: len(data) // 2])
+
+
+def test_pixel_limit_is_checked_from_the_header_and_names_the_limit() -> None:
+    data = png_bytes(Image.new("1", (5000, 5000)))
+    with pytest.raises(ImageTooLarge, match="MAX_PIXELS=1000000"):
+        optimize(data, PipelineConfig(max_pixels=1_000_000))

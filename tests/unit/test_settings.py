@@ -1,0 +1,67 @@
+import subprocess
+import sys
+
+import pytest
+
+from image_optimizer.errors import SettingsError
+from image_optimizer.settings import SETTINGS, load_settings
+from image_optimizer.specs import PipelineConfig, ThumbnailSpec
+
+
+def test_defaults_match_the_documented_table() -> None:
+    settings = load_settings({})
+    assert (settings.incoming_prefix, settings.output_prefix, settings.failed_prefix) == ("incoming/", "media/", "failed/")
+    assert settings.max_input_bytes == 52_428_800
+    pipeline = settings.pipeline
+    assert (pipeline.max_width, pipeline.max_height, pipeline.quality) == (750, None, 85)
+    assert pipeline.thumbnails == (ThumbnailSpec("thumb", 150, 150, "crop"), ThumbnailSpec("small", 320, 320, "fit"))
+    assert pipeline.background == (255, 255, 255)
+    assert pipeline == PipelineConfig()  # optimize(data) without a config uses these same defaults
+
+
+def test_values_are_parsed() -> None:
+    settings = load_settings(
+        {"MAX_WIDTH": "1200", "MAX_HEIGHT": "800", "JPEG_QUALITY": "70", "THUMBNAILS": "", "BACKGROUND_COLOR": "#102030"}
+    )
+    assert (settings.pipeline.max_width, settings.pipeline.max_height, settings.pipeline.quality) == (1200, 800, 70)
+    assert settings.pipeline.thumbnails == ()
+    assert settings.pipeline.background == (16, 32, 48)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("JPEG_QUALITY", "96"),
+        ("JPEG_QUALITY", "high"),
+        ("MAX_WIDTH", "0"),
+        ("MAX_HEIGHT", "-5"),
+        ("THUMBNAILS", "thumb:150"),
+        ("BACKGROUND_COLOR", "white"),
+        ("INCOMING_PREFIX", "incoming"),
+        ("MAX_PIXELS", "lots"),
+        ("MAX_INPUT_BYTES", "0"),
+    ],
+)
+def test_invalid_value_names_the_variable_and_what_it_accepts(name: str, value: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({name: value})
+    message = str(caught.value)
+    accepted = next(setting.accepted for setting in SETTINGS if setting.name == name)
+    assert message.startswith(f"{name}=") and accepted in message and "\n" not in message
+
+
+def test_overlapping_prefixes_are_refused() -> None:
+    with pytest.raises(SettingsError, match="must not overlap"):
+        load_settings({"OUTPUT_PREFIX": "incoming/media/"})
+
+
+def test_bad_setting_fails_the_cold_start() -> None:
+    # Given a bad value in the environment, importing the handler (Lambda's init phase) fails with that name.
+    result = subprocess.run(
+        [sys.executable, "-c", "import image_optimizer.handler"],
+        env={"JPEG_QUALITY": "0", "PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"},
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "JPEG_QUALITY='0' is invalid" in result.stderr

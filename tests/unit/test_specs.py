@@ -1,0 +1,40 @@
+import pytest
+
+from image_optimizer.specs import ThumbnailSpec, output_key, parse_thumbnails, stem_of
+
+INCOMING, MEDIA = "incoming/", "media/"
+
+
+@pytest.mark.parametrize(
+    ("source", "main", "thumb"),
+    [
+        ("incoming/cat.png", "media/cat.jpg", "media/cat_thumb.jpg"),
+        ("incoming/a/b/c.HEIC", "media/a/b/c.jpg", "media/a/b/c_thumb.jpg"),
+        ("incoming/my.photo.v2.jpeg", "media/my.photo.v2.jpg", "media/my.photo.v2_thumb.jpg"),
+        ("incoming/summer holiday/Ünïcødé + plus.v2.jpg", "media/summer holiday/Ünïcødé + plus.v2.jpg",
+         "media/summer holiday/Ünïcødé + plus.v2_thumb.jpg"),
+        ("incoming/no_extension", "media/no_extension.jpg", "media/no_extension_thumb.jpg"),
+        ("incoming/dir.with.dots/file", "media/dir.with.dots/file.jpg", "media/dir.with.dots/file_thumb.jpg"),
+    ],
+)
+def test_naming_rule_keeps_path_and_replaces_only_the_last_suffix(source: str, main: str, thumb: str) -> None:
+    assert output_key(source, "main", incoming_prefix=INCOMING, output_prefix=MEDIA) == main
+    assert output_key(source, "thumb", incoming_prefix=INCOMING, output_prefix=MEDIA) == thumb
+
+
+def test_stem_of_keeps_directories() -> None:
+    assert stem_of("a/b/x.y.z") == "a/b/x.y"
+
+
+def test_thumbnail_specs_parse_in_order() -> None:
+    assert parse_thumbnails("thumb:150x150:crop, small:320x240:fit") == (
+        ThumbnailSpec("thumb", 150, 150, "crop"),
+        ThumbnailSpec("small", 320, 240, "fit"),
+    )
+    assert parse_thumbnails("") == ()
+
+
+@pytest.mark.parametrize("bad", ["thumb:150:crop", "thumb:0x10:fit", "thumb:10x10:stretch", "a:1x1:fit,a:2x2:fit", "main:5x5:fit"])
+def test_bad_thumbnail_specs_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError):
+        parse_thumbnails(bad)
