@@ -5,11 +5,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EVENT ?= events/s3-put.json
+ARCH ?= arm64
+TRIGGER ?= S3
 IMAGES ?=
 ARGS ?=
 BENCH_DIR ?=
 
-.PHONY: install test unit lint run invoke invoke-local build deploy validate clean
+.PHONY: install test unit test-infra lint run invoke invoke-local build deploy validate clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +26,9 @@ test: $(STAMP)
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit
+
+test-infra: $(STAMP)
+	$(PY) -m pytest tests/infrastructure
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests
@@ -44,12 +49,13 @@ invoke-local: $(STAMP)
 validate: $(STAMP)
 	$(VENV)/bin/sam validate --lint
 
+# No Docker: the function and the Pillow layer are built with pip --platform (see docs/deploy-notes.md).
 build: $(STAMP)
-	$(VENV)/bin/sam build
+	$(VENV)/bin/sam build --parameter-overrides Architecture=$(ARCH)
 
 # Needs an AWS account and credentials.
 deploy: build
-	$(VENV)/bin/sam deploy
+	$(VENV)/bin/sam deploy --parameter-overrides Architecture=$(ARCH) Trigger=$(TRIGGER)
 
 clean:
 	rm -rf .aws-sam out bench.json

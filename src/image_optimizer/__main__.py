@@ -56,7 +56,11 @@ def main(argv: list[str] | None = None) -> int:
         if len(set(stems)) != len(stems):
             print("error: two inputs share a file stem, so their outputs would overwrite each other", file=sys.stderr)
             return USAGE_ERROR
-        targets = {(args.out / rendition_name(stem, name)).resolve() for stem in stems for name in rendition_names(settings.pipeline)}
+        targets = {
+            (args.out / rendition_name(stem, name)).resolve()
+            for stem in stems
+            for name in rendition_names(settings.pipeline)
+        }
         if targets & {path.resolve() for path in args.inputs}:
             print("error: an output would overwrite an input; choose another --out", file=sys.stderr)
             return USAGE_ERROR

@@ -120,6 +120,16 @@ def open_image(data: bytes, *, max_pixels: int) -> Decoded:
     return Decoded(image, kind, width, height)
 
 
+def check_full_decode(decoded: Decoded, limit: int) -> None:
+    """Decoders without reduced-size decoding hold the whole image (HEIF peaks at ~7 bytes a pixel)."""
+    pixels = decoded.width * decoded.height
+    if pixels > limit:
+        raise ImageTooLarge(
+            f"{decoded.format} is {decoded.width}x{decoded.height} = {pixels / 1e6:.1f} MP; {decoded.format} is decoded"
+            f" at full size and the limit is MAX_FULL_DECODE_PIXELS={limit}"
+        )
+
+
 def load(decoded: Decoded) -> Image.Image:
     """Decode the pixels (after any draft()); truncated or corrupt data is rejected, never half-used."""
     image = decoded.image

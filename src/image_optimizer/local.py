@@ -202,7 +202,9 @@ def print_table(uploads: dict[str, Path], finished: dict[str, dict[str, Any]]) -
             print(f"{path.name:28} {'rejected':9} {result['reason']}")
         else:
             outputs = result["outputs"]
-            names = outputs[0]["key"] + (f" (+{', '.join(output['name'] for output in outputs[1:])})" if outputs[1:] else "")
+            names = outputs[0]["key"] + (
+                f" (+{', '.join(output['name'] for output in outputs[1:])})" if outputs[1:] else ""
+            )
             main = f"{outputs[0]['width']}x{outputs[0]['height']}"
             after = sum(output["bytes"] for output in outputs)
             sizes = f"{before:,} -> {after:,}"

@@ -1,7 +1,7 @@
 """Pure pipeline: bytes in, JPEG renditions out. No AWS, no environment.
 
 The steps, in order (each a small function below):
-  open + guard pixels -> plan sizes -> DCT-scaled decode (JPEG) -> 8-bit -> sRGB -> flatten alpha
+  open + guard pixels -> DCT-scaled decode (JPEG) -> plan sizes -> 8-bit -> integer pre-shrink -> sRGB -> flatten alpha
   -> orient upright -> resize per rendition -> encode JPEG without metadata.
 """
 
@@ -30,6 +30,7 @@ _UPRIGHT: dict[int, tuple[Image.Transpose, ...]] = {
     8: (Image.Transpose.ROTATE_90,),
 }
 _ORIENTATION_TAG = 0x0112
+REDUCE_GAP = 2.0  # as Pillow's thumbnail(): integer reduction stops at twice the final size
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def optimize(data: bytes, config: PipelineConfig | None = None) -> OptimizedImag
     upright = _upright_size(decoded.width, decoded.height, orientation)
     plans = plan_renditions(upright, config)
     image = color.to_8bit(image)
+    image = shrink(image, plans, upright, orientation)
     image = color.to_srgb(image, icc)
     image = color.flatten(image, config.background, grayscale=grayscale)
     image = orient(image, orientation)
@@ -136,19 +138,32 @@ def _thumbnail_plan(width: int, height: int, spec: ThumbnailSpec, whole: Box) ->
     return Plan(spec.name, fit_size(width, height, spec.width, spec.height), whole, progressive=False)
 
 
+def needed_scale(plans: list[Plan]) -> float:
+    """The largest output/source ratio over all renditions: decoding finer than this is wasted."""
+    return max(max(p.size[0] / (p.box[2] - p.box[0]), p.size[1] / (p.box[3] - p.box[1])) for p in plans)
+
+
 def draft_for(decoded: decode.Decoded, config: PipelineConfig) -> None:
-    """JPEG only: decode at the smallest DCT scale (1/2, 1/4, 1/8) that still covers every rendition."""
+    """JPEG: decode at the smallest DCT scale (1/2, 1/4, 1/8) that still covers every rendition.
+    Other formats have no scaled decoding, so their full size must fit the full-decode limit."""
     image = decoded.image
-    if image.format not in ("JPEG", "MPO"):
-        return
-    orientation = read_orientation(image)  # JPEG keeps EXIF in its header: no pixel decoding here
+    orientation = read_orientation(image) if image.format in ("JPEG", "MPO") else 1
     upright = _upright_size(decoded.width, decoded.height, orientation)
-    needed = max(
-        max(plan.size[0] / (plan.box[2] - plan.box[0]), plan.size[1] / (plan.box[3] - plan.box[1]))
-        for plan in plan_renditions(upright, config)
-    )
-    if needed < 0.5:
-        image.draft(image.mode, (math.ceil(decoded.width * needed), math.ceil(decoded.height * needed)))
+    needed = needed_scale(plan_renditions(upright, config))
+    if image.format in ("JPEG", "MPO"):
+        if needed < 0.5:
+            image.draft(image.mode, (math.ceil(decoded.width * needed), math.ceil(decoded.height * needed)))
+        return
+    decode.check_full_decode(decoded, config.max_full_decode_pixels)
+
+
+def shrink(image: Image.Image, plans: list[Plan], upright: tuple[int, int], orientation: int) -> Image.Image:
+    """Box-reduce by an integer factor while every rendition keeps >= REDUCE_GAP x its pixels, so the
+    final Lanczos stays exact-looking and colour conversion works on far fewer pixels (premultiplied for alpha)."""
+    stored = _upright_size(*upright, orientation)
+    needed = needed_scale(plans)
+    factor = int(min(image.width / (stored[0] * needed), image.height / (stored[1] * needed)) / REDUCE_GAP)
+    return image.reduce(factor) if factor >= 2 else image
 
 
 def orient(image: Image.Image, orientation: int) -> Image.Image:

@@ -100,6 +100,13 @@ SETTINGS: tuple[Setting, ...] = (
         _int_range(1, 1_000_000_000),
     ),
     Setting(
+        "MAX_FULL_DECODE_PIXELS",
+        "100000000",
+        "an integer 1-1000000000",
+        "limit for images decoded at full size (every format but JPEG): keeps the decode within memory",
+        _int_range(1, 1_000_000_000),
+    ),
+    Setting(
         "CACHE_CONTROL", "public, max-age=86400", "an ASCII header value", "Cache-Control of every rendition", _header
     ),
 )
@@ -147,6 +154,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             thumbnails=thumbnails,
             background=values["BACKGROUND_COLOR"],
             max_pixels=values["MAX_PIXELS"],
+            max_full_decode_pixels=values["MAX_FULL_DECODE_PIXELS"],
         ),
     )
 

@@ -34,6 +34,7 @@ class PipelineConfig:
     )
     background: tuple[int, int, int] = (255, 255, 255)
     max_pixels: int = 250_000_000
+    max_full_decode_pixels: int = 100_000_000
 
 
 def parse_thumbnails(text: str) -> tuple[ThumbnailSpec, ...]:

@@ -21,20 +21,10 @@ from infra_helpers import (
     venv_tool,
 )
 
-EXPECTED_ENV_DEFAULTS = {
-    "INCOMING_PREFIX": "incoming/",
-    "OUTPUT_PREFIX": "media/",
-    "FAILED_PREFIX": "failed/",
-    "MAX_WIDTH": "750",
-    "MAX_HEIGHT": "",
-    "JPEG_QUALITY": "85",
-    "THUMBNAILS": "thumb:150x150:crop,small:320x320:fit",
-    "BACKGROUND_COLOR": "#ffffff",
-    "MAX_INPUT_BYTES": "52428800",
-    "MAX_PIXELS": "250000000",
-    "CACHE_CONTROL": "public, max-age=86400",
-    "EVENT_BUS_NAME": "",
-}
+from image_optimizer.settings import SETTINGS
+
+# Every setting the function reads, with the default settings.py declares: one source of truth.
+EXPECTED_ENV_DEFAULTS = {setting.name: setting.default for setting in SETTINGS} | {"EVENT_BUS_NAME": ""}
 POWERTOOLS_ENV = {
     "POWERTOOLS_SERVICE_NAME": "image-optimizer",
     "POWERTOOLS_METRICS_NAMESPACE": "ImageOptimizer",

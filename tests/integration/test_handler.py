@@ -36,7 +36,9 @@ def upload_for(s3: Any, event: dict[str, Any], data: bytes) -> dict[str, Any]:
     return event
 
 
-def s3_event(key: str, etag: str | None = None, size: int | None = None, name: str = "ObjectCreated:Put") -> dict[str, Any]:
+def s3_event(
+    key: str, etag: str | None = None, size: int | None = None, name: str = "ObjectCreated:Put"
+) -> dict[str, Any]:
     event = load_event("s3-put.json")
     obj = event["Records"][0]["s3"]["object"]
     obj["key"] = quote_plus(key, safe="/")
@@ -59,7 +61,11 @@ def put(s3: Any, key: str, data: bytes) -> dict[str, Any]:
 
 def test_every_sample_event_is_handled(s3: Any, context: Any) -> None:
     # Given each file of events/ with a real image under the key it names
-    assert {path.name for path in EVENT_FILES} >= {"s3-put.json", "s3-put-encoded-key.json", "s3-put-outside-prefix.json"}
+    assert {path.name for path in EVENT_FILES} >= {
+        "s3-put.json",
+        "s3-put-encoded-key.json",
+        "s3-put-outside-prefix.json",
+    }
     photo = (SAMPLES_DIR / "landscape_exif6.jpg").read_bytes()
     for path in EVENT_FILES:
         event = upload_for(s3, json.loads(path.read_text()), photo)
@@ -73,7 +79,11 @@ def test_plain_upload_becomes_renditions_and_the_original_goes(s3: Any, context:
     event = upload_for(s3, load_event("s3-put.json"), (SAMPLES_DIR / "landscape_exif6.jpg").read_bytes())
     [result] = handler.lambda_handler(event, context)["results"]
     assert result["status"] == "processed"
-    assert keys(s3) == ["media/photos/landscape.jpg", "media/photos/landscape_small.jpg", "media/photos/landscape_thumb.jpg"]
+    assert keys(s3) == [
+        "media/photos/landscape.jpg",
+        "media/photos/landscape_small.jpg",
+        "media/photos/landscape_thumb.jpg",
+    ]
     main = s3.get_object(Bucket=BUCKET, Key="media/photos/landscape.jpg")
     image = Image.open(io.BytesIO(main["Body"].read()))
     assert image.format == "JPEG" and image.size == (750, 500)  # EXIF 6: the 1200x1800 file is a landscape
@@ -192,7 +202,9 @@ def test_client_honours_the_endpoint_environment(monkeypatch: pytest.MonkeyPatch
     assert make_s3_client().meta.endpoint_url == "http://127.0.0.1:8"
 
 
-def test_structured_log_line_carries_key_and_request_id(s3: Any, context: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_structured_log_line_carries_key_and_request_id(
+    s3: Any, context: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     event = put(s3, "incoming/log.png", png_bytes(gradient(300, 200)))
     log_stream = io.StringIO()
     previous = handler.logger.registered_handler.setStream(log_stream)  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import EVENTS_DIR, ROOT, SAMPLES_DIR, png_bytes, gradient
+from tests.conftest import EVENTS_DIR, ROOT, SAMPLES_DIR, gradient, png_bytes
 
 SAMPLE_STEMS = sorted(path.stem for path in SAMPLES_DIR.iterdir() if path.suffix in {".jpg", ".png", ".webp", ".heic"})
 
@@ -42,7 +42,10 @@ def test_make_run_with_given_images_exits_1_when_one_is_rejected(tmp_path: Path)
     bad.write_text("<html>not an image</html>")
     result = subprocess.run(
         [sys.executable, "-m", "image_optimizer", "run", str(good), str(bad), "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
     )
     assert result.returncode == 1
     assert make("run", f"IMAGES={good} {bad}", f"ARGS=--out {tmp_path / 'out2'}").returncode != 0
@@ -68,9 +71,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def moto_server_process() -> Iterator[str]:
+def moto_server_process(port: int | None = None) -> Iterator[str]:
     """A real S3 server in its own process (moto's server mode) on 127.0.0.1, stopped afterwards."""
-    port = free_port()
+    port = port or free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
@@ -92,18 +95,38 @@ def moto_server_process() -> Iterator[str]:
 def test_run_against_a_separate_s3_server_process(tmp_path: Path) -> None:
     with moto_server_process() as endpoint:
         env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
-        images = [str(SAMPLES_DIR / f"{SAMPLE_STEMS[0]}.jpg")] if (SAMPLES_DIR / f"{SAMPLE_STEMS[0]}.jpg").exists() else []
+        images = (
+            [str(SAMPLES_DIR / f"{SAMPLE_STEMS[0]}.jpg")] if (SAMPLES_DIR / f"{SAMPLE_STEMS[0]}.jpg").exists() else []
+        )
         images = images or [str(next(SAMPLES_DIR.glob("*.jpg")))]
         result = subprocess.run(
-            [sys.executable, "-m", "image_optimizer", "run", *images, "--endpoint-url", endpoint, "--out", str(tmp_path)],
-            capture_output=True, text=True, env=env, timeout=120, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "image_optimizer",
+                "run",
+                *images,
+                "--endpoint-url",
+                endpoint,
+                "--out",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            cwd=ROOT,
         )
         assert result.returncode == 0, result.stdout + result.stderr
         import boto3
 
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+        s3 = boto3.client(
+            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
         listed = sorted(obj["Key"] for obj in s3.list_objects_v2(Bucket="image-optimizer-local")["Contents"])
         stem = Path(images[0]).stem
         assert listed == [f"media/{stem}.jpg", f"media/{stem}_small.jpg", f"media/{stem}_thumb.jpg"]
         head = s3.head_object(Bucket="image-optimizer-local", Key=f"media/{stem}.jpg")
-        assert head["ContentType"] == "image/jpeg" and head["Metadata"]["source-key"] == f"incoming/{Path(images[0]).name}"
+        assert (
+            head["ContentType"] == "image/jpeg" and head["Metadata"]["source-key"] == f"incoming/{Path(images[0]).name}"
+        )

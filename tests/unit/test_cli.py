@@ -34,7 +34,9 @@ def test_json_report_files_and_exit_status_1_when_one_input_is_rejected(tmp_path
     assert (main["width"], main["height"], main["bytes"]) == (750, 375, Path(main["path"]).stat().st_size)
     assert Image.open(tmp_path / "out" / "my.photo_thumb.jpg").size == (150, 150)
     # One clear line on stderr for the rejected file, no traceback.
-    assert result.stderr.strip().splitlines() == [f"{bad}: rejected (unsupported_format): not an image: the content is text"]
+    assert result.stderr.strip().splitlines() == [
+        f"{bad}: rejected (unsupported_format): not an image: the content is text"
+    ]
 
 
 def test_exit_0_and_bytes_identical_to_the_pipeline(tmp_path: Path) -> None:
@@ -75,5 +77,7 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     (tmp_path / "p.jpg").write_bytes(jpeg_bytes(gradient(10, 10)))
     clash = cli("optimize", str(tmp_path / "p.png"), str(tmp_path / "p.jpg"), "--out", str(tmp_path / "o"))
     assert clash.returncode == 2 and "stem" in clash.stderr
-    bad_setting = cli("optimize", str(tmp_path / "p.png"), "--out", str(tmp_path), env={"PATH": "/usr/bin", "JPEG_QUALITY": "100"})
+    bad_setting = cli(
+        "optimize", str(tmp_path / "p.png"), "--out", str(tmp_path), env={"PATH": "/usr/bin", "JPEG_QUALITY": "100"}
+    )
     assert bad_setting.returncode == 2 and "JPEG_QUALITY" in bad_setting.stderr

@@ -10,7 +10,11 @@ from image_optimizer.specs import PipelineConfig, ThumbnailSpec
 
 def test_defaults_match_the_documented_table() -> None:
     settings = load_settings({})
-    assert (settings.incoming_prefix, settings.output_prefix, settings.failed_prefix) == ("incoming/", "media/", "failed/")
+    assert (settings.incoming_prefix, settings.output_prefix, settings.failed_prefix) == (
+        "incoming/",
+        "media/",
+        "failed/",
+    )
     assert settings.max_input_bytes == 52_428_800
     pipeline = settings.pipeline
     assert (pipeline.max_width, pipeline.max_height, pipeline.quality) == (750, None, 85)
@@ -21,7 +25,13 @@ def test_defaults_match_the_documented_table() -> None:
 
 def test_values_are_parsed() -> None:
     settings = load_settings(
-        {"MAX_WIDTH": "1200", "MAX_HEIGHT": "800", "JPEG_QUALITY": "70", "THUMBNAILS": "", "BACKGROUND_COLOR": "#102030"}
+        {
+            "MAX_WIDTH": "1200",
+            "MAX_HEIGHT": "800",
+            "JPEG_QUALITY": "70",
+            "THUMBNAILS": "",
+            "BACKGROUND_COLOR": "#102030",
+        }
     )
     assert (settings.pipeline.max_width, settings.pipeline.max_height, settings.pipeline.quality) == (1200, 800, 70)
     assert settings.pipeline.thumbnails == ()

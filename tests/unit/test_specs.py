@@ -11,8 +11,11 @@ INCOMING, MEDIA = "incoming/", "media/"
         ("incoming/cat.png", "media/cat.jpg", "media/cat_thumb.jpg"),
         ("incoming/a/b/c.HEIC", "media/a/b/c.jpg", "media/a/b/c_thumb.jpg"),
         ("incoming/my.photo.v2.jpeg", "media/my.photo.v2.jpg", "media/my.photo.v2_thumb.jpg"),
-        ("incoming/summer holiday/Ünïcødé + plus.v2.jpg", "media/summer holiday/Ünïcødé + plus.v2.jpg",
-         "media/summer holiday/Ünïcødé + plus.v2_thumb.jpg"),
+        (
+            "incoming/summer holiday/Ünïcødé + plus.v2.jpg",
+            "media/summer holiday/Ünïcødé + plus.v2.jpg",
+            "media/summer holiday/Ünïcødé + plus.v2_thumb.jpg",
+        ),
         ("incoming/no_extension", "media/no_extension.jpg", "media/no_extension_thumb.jpg"),
         ("incoming/dir.with.dots/file", "media/dir.with.dots/file.jpg", "media/dir.with.dots/file_thumb.jpg"),
     ],
@@ -34,7 +37,9 @@ def test_thumbnail_specs_parse_in_order() -> None:
     assert parse_thumbnails("") == ()
 
 
-@pytest.mark.parametrize("bad", ["thumb:150:crop", "thumb:0x10:fit", "thumb:10x10:stretch", "a:1x1:fit,a:2x2:fit", "main:5x5:fit"])
+@pytest.mark.parametrize(
+    "bad", ["thumb:150:crop", "thumb:0x10:fit", "thumb:10x10:stretch", "a:1x1:fit,a:2x2:fit", "main:5x5:fit"]
+)
 def test_bad_thumbnail_specs_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         parse_thumbnails(bad)
