@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PIL import Image
@@ -55,6 +56,9 @@ def _srgb() -> ImageCms.ImageCmsProfile:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
+DEFAULT_CMYK_PROFILE = Path(__file__).with_name("profiles") / "FOGRA39L_coated.icc"
+
+
 @lru_cache(maxsize=32)
 def _transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTransform | None:
     # ImageCms is imported on the first tagged image only; transforms are cached per profile.
@@ -87,8 +91,13 @@ def to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
 
 
 def cmyk_to_rgb(image: Image.Image) -> Image.Image:
-    """Untagged CMYK: without a profile, the plain device conversion."""
-    return image.convert("RGB")
+    """CMYK without a usable profile: convert as FOGRA39 coated offset (ISO Coated v2), the usual press default."""
+    transform = _transform(DEFAULT_CMYK_PROFILE.read_bytes(), "CMYK", "RGB")
+    if transform is None:  # the bundled profile is missing: fall back to the plain device conversion
+        return image.convert("RGB")
+    converted = transform.apply(image)
+    converted.info = {}
+    return converted
 
 
 def flatten(image: Image.Image, background: tuple[int, int, int], *, grayscale: bool) -> Image.Image:

@@ -65,6 +65,8 @@ def sniff_format(data: bytes) -> str:
             return "AVIF"
         if brands & _HEIF_BRANDS:
             return "HEIF"
+    if data.startswith(b"\x89PNG"):
+        raise CorruptImage("corrupt PNG: the file signature is damaged")
     head = data[:256].lstrip().lower()
     for magic, name in _KNOWN_OTHERS:
         if head.startswith(magic.lower()):
@@ -108,7 +110,9 @@ def open_image(data: bytes, *, max_pixels: int) -> Decoded:
         raise CorruptImage(f"corrupt {kind}: the header is not valid {kind}") from None
     except (SyntaxError, OSError, ValueError, EOFError, struct.error) as error:
         if "too large" in str(error).lower():
-            raise ImageTooLarge(f"{kind} metadata decompresses to more data than allowed ({_reason(error)})") from None
+            raise ImageTooLarge(
+                f"{kind} metadata chunk decompresses to more data than allowed (a decompression bomb)"
+            ) from None
         raise CorruptImage(f"corrupt {kind}: cannot parse the header ({_reason(error)})") from None
     width, height = image.size
     if width < 1 or height < 1:

@@ -1,0 +1,25 @@
+"""Run the pipeline on one file under an address-space limit; print the outcome and the peak RSS as JSON."""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+limit_mb = int(sys.argv[2])
+resource.setrlimit(resource.RLIMIT_AS, (limit_mb * 1024 * 1024, limit_mb * 1024 * 1024))
+
+from image_optimizer.errors import ImageRejected  # noqa: E402
+from image_optimizer.pipeline import optimize  # noqa: E402
+
+started = time.perf_counter()
+try:
+    optimize(Path(sys.argv[1]).read_bytes())
+    outcome = {"kind": None, "message": ""}
+except ImageRejected as rejection:
+    outcome = {"kind": rejection.kind, "message": str(rejection)}
+outcome["seconds"] = round(time.perf_counter() - started, 3)
+outcome["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps(outcome))
