@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, S3Event
+from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import S3BatchOperationTask
 from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 
 from .service import ObjectRef
@@ -44,6 +46,7 @@ def _from_s3_record(record: S3EventRecord) -> Parsed:
         etag=obj.get("eTag") or None,
         version_id=obj.version_id,
         size=obj.get("size"),
+        sequencer=obj.get("sequencer") or None,
     )
 
 
@@ -61,9 +64,36 @@ def from_eventbridge(event: dict[str, Any]) -> list[Parsed]:
             etag=obj.get("etag") or None,
             version_id=obj.get("version-id") or None,
             size=obj.get("size"),
+            sequencer=obj.get("sequencer") or None,
         )
     ]
 
 
 def is_eventbridge(event: dict[str, Any]) -> bool:
     return event.get("source") == "aws.s3" and "detail-type" in event
+
+
+def is_batch_operation(event: dict[str, Any]) -> bool:
+    return "invocationSchemaVersion" in event and "tasks" in event
+
+
+def is_sqs(event: dict[str, Any]) -> bool:
+    records = event.get("Records") or [{}]
+    return bool(records[0].get("eventSource") == "aws:sqs")
+
+
+def from_sqs_body(body: str) -> list[Parsed]:
+    """An SQS message carrying an S3 notification (S3 -> SQS) or an EventBridge event (rule -> SQS)."""
+    message = json.loads(body)
+    if not isinstance(message, dict):
+        raise ValueError("the message body is not a JSON object")
+    if is_eventbridge(message):
+        return from_eventbridge(message)
+    if is_s3_test_event(message) or "Records" in message:
+        return from_s3_notification(message)
+    raise ValueError("the message body is neither an S3 notification nor an EventBridge S3 event")
+
+
+def from_batch_task(task: S3BatchOperationTask) -> ObjectRef:
+    """S3 Batch Operations (schema 1.0 or 2.0): the data class decodes the URL-encoded key; no ETag comes."""
+    return ObjectRef(bucket=task.s3_bucket, key=task.s3_key, version_id=task.s3_version_id or None)

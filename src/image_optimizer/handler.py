@@ -1,12 +1,22 @@
-"""Lambda entry point: detect the event's shape, hand each object to the service, report."""
+"""Lambda entry point: detect the event's shape, hand each object to the service, answer in that shape.
+
+Shapes: S3 notification (direct), SQS carrying S3 notifications or EventBridge events (partial batch
+responses), EventBridge "Object Created", S3 Batch Operations (schema 1.0 and 2.0)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent
+from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+    S3BatchOperationResponse,
+    S3BatchOperationResponseRecord,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import events
@@ -16,22 +26,17 @@ from .settings import get_settings
 from .storage import S3Storage, make_s3_client
 
 settings = get_settings()  # a bad setting fails the cold start here, before any work
+sqs_processor = BatchProcessor(event_type=EventType.SQS)
 
 
 class RecordsFailed(Exception):
-    """Some records hit transient errors; failing the invocation makes Lambda retry the event."""
+    """Some records hit transient errors; failing the invocation (or the record) makes them come back."""
 
 
 @lru_cache(maxsize=1)
 def get_service() -> ImageService:
     """Created on first use and kept for the container's life (one boto3 client per container)."""
     return ImageService(S3Storage(make_s3_client()), settings)
-
-
-def parse_event(event: dict[str, Any]) -> list[events.Parsed]:
-    if events.is_eventbridge(event):
-        return events.from_eventbridge(event)
-    return events.from_s3_notification(event)
 
 
 @tracer.capture_method
@@ -56,14 +61,10 @@ def record_outcome(outcome: Outcome) -> None:
         metrics.add_metric(name="ImagesProcessed", unit=MetricUnit.Count, value=1)
         metrics.add_metric(name="BytesIn", unit=MetricUnit.Bytes, value=outcome.bytes_in)
         metrics.add_metric(name="BytesOut", unit=MetricUnit.Bytes, value=outcome.bytes_out)
+        outputs = [output.key for output in outcome.outputs]
         logger.info(
             "processed",
-            extra={
-                **fields,
-                "bytes_in": outcome.bytes_in,
-                "bytes_out": outcome.bytes_out,
-                "outputs": [output.key for output in outcome.outputs],
-            },
+            extra={**fields, "bytes_in": outcome.bytes_in, "bytes_out": outcome.bytes_out, "outputs": outputs},
         )
     elif outcome.status == "rejected":
         metrics.add_metric(name="ImagesRejected", unit=MetricUnit.Count, value=1)
@@ -73,6 +74,7 @@ def record_outcome(outcome: Outcome) -> None:
 
 
 def process_all(parsed: list[events.Parsed]) -> list[dict[str, Any]]:
+    """Every record is tried; transient failures are collected and raised together at the end."""
     results: list[dict[str, Any]] = []
     failures: list[str] = []
     for item in parsed:
@@ -82,16 +84,57 @@ def process_all(parsed: list[events.Parsed]) -> list[dict[str, Any]]:
             continue
         try:
             results.append(asdict(handle_ref(item)))
-        except Exception as error:  # transient: keep going, then fail the invocation so the event is retried
+        except Exception as error:  # transient: the original stays; the event must come back
             logger.exception("failed; the original stays in place for a retry", extra={"key": item.key})
             failures.append(f"{item.key}: {type(error).__name__}: {error}")
     if failures:
+        metrics.add_metric(name="ImagesFailed", unit=MetricUnit.Count, value=len(failures))
         raise RecordsFailed("; ".join(failures))
     return results
+
+
+def sqs_record_handler(record: SQSRecord) -> list[dict[str, Any]]:
+    """One SQS message; raising marks only this message failed (it returns, then goes to the DLQ)."""
+    return process_all(events.from_sqs_body(record.body))
+
+
+def batch_operation(event: dict[str, Any]) -> dict[str, Any]:
+    """S3 Batch Operations: one result per task. Rejections are permanent; anything else is retried."""
+    batch = S3BatchOperationEvent(event)
+    response = S3BatchOperationResponse(batch.invocation_schema_version, batch.invocation_id, "PermanentFailure")
+    for task in batch.tasks:
+        try:
+            outcome = handle_ref(events.from_batch_task(task))
+        except Exception as error:
+            logger.exception("batch task failed; S3 Batch Operations will retry it", extra={"key": task.s3_key})
+            response.add_result(
+                S3BatchOperationResponseRecord(task.task_id, "TemporaryFailure", f"{type(error).__name__}: {error}")
+            )
+            continue
+        code: Literal["Succeeded", "PermanentFailure"] = (
+            "PermanentFailure" if outcome.status == "rejected" else "Succeeded"
+        )
+        detail = outcome.reason or ", ".join(output.key for output in outcome.outputs)
+        response.add_result(S3BatchOperationResponseRecord(task.task_id, code, f"{outcome.status}: {detail}"[:1024]))
+    return response.asdict()
+
+
+def dispatch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if events.is_batch_operation(event):
+        return batch_operation(event)
+    if events.is_sqs(event):
+        return dict(
+            process_partial_response(
+                event=event, record_handler=sqs_record_handler, processor=sqs_processor, context=context
+            )
+        )
+    if events.is_eventbridge(event):
+        return {"results": process_all(events.from_eventbridge(event))}
+    return {"results": process_all(events.from_s3_notification(event))}
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return {"results": process_all(parse_event(event))}
+    return dispatch(event, context)

@@ -7,13 +7,24 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import quote
 
 from . import pipeline
 from .errors import ImageRejected, ImageTooLarge
+from .provenance import Source, Verdict, config_fingerprint, judge, metadata_value
 from .settings import Settings
 from .specs import PipelineConfig, output_key
-from .storage import ObjectChanged, ObjectGone, ObjectTooLarge, S3Storage
+from .storage import ObjectChanged, ObjectGone, ObjectTooLarge, S3Storage, StoredObject
+
+WRITE_ATTEMPTS = 3  # conditional writes that lost a race are re-decided this many times, then retried later
+
+
+class Superseded(Exception):
+    """A newer upload of the same key already owns the renditions."""
+
+
+class WriteContention(Exception):
+    """Conditional writes kept losing races; transient, so the invocation fails and is retried."""
+
 
 Status = Literal["processed", "rejected", "ignored", "skipped"]
 Optimizer = Callable[[bytes, PipelineConfig], pipeline.OptimizedImage]
@@ -29,6 +40,7 @@ class ObjectRef:
     etag: str | None = None
     version_id: str | None = None
     size: int | None = None
+    sequencer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,16 +68,12 @@ class Outcome:
         return sum(output.bytes for output in self.outputs)
 
 
-def metadata_value(text: str) -> str:
-    """S3 user metadata is ASCII-only and small: percent-encode anything else, cap the length."""
-    return quote(text, safe="/ :;,()=+-_.'\"[]")[:1024]
-
-
 class ImageService:
     def __init__(self, storage: S3Storage, settings: Settings, optimizer: Optimizer = pipeline.optimize) -> None:
         self.storage = storage
         self.settings = settings
         self.optimizer = optimizer
+        self.fingerprint = config_fingerprint(settings.pipeline)
 
     def process(self, ref: ObjectRef) -> Outcome:
         started = time.perf_counter()
@@ -97,7 +105,12 @@ class ImageService:
         except ImageRejected as rejection:
             return self._reject(ref, original.etag, rejection, len(original.data), original.version_id)
 
-        outputs = self._write_renditions(ref, original.etag, result)
+        try:
+            outputs = self._write_renditions(ref, original, result)
+        except Superseded:
+            return Outcome(
+                "skipped", ref.bucket, ref.key, "stale event: a newer upload of this key owns the renditions"
+            )
         try:
             # Only now, with every rendition written, may the original go.
             self.storage.delete(ref.bucket, ref.key, etag=original.etag, version_id=original.version_id)
@@ -107,24 +120,45 @@ class ImageService:
             pass  # A concurrent invocation of the same event already deleted it.
         return Outcome("processed", ref.bucket, ref.key, bytes_in=len(original.data), outputs=outputs)
 
-    def _write_renditions(self, ref: ObjectRef, etag: str, result: pipeline.OptimizedImage) -> list[OutputInfo]:
+    def _write_renditions(
+        self, ref: ObjectRef, original: StoredObject, result: pipeline.OptimizedImage
+    ) -> list[OutputInfo]:
         settings = self.settings
-        metadata = {"source-key": metadata_value(ref.key), "source-etag": etag.strip('"')}
+        source = Source(
+            ref.key, original.etag, original.version_id, original.last_modified, ref.sequencer, self.fingerprint
+        )
         outputs = []
         for rendition in result.renditions:
             key = output_key(
                 ref.key, rendition.name, incoming_prefix=settings.incoming_prefix, output_prefix=settings.output_prefix
             )
-            self.storage.put(
-                ref.bucket,
-                key,
-                rendition.data,
-                content_type=JPEG,
-                cache_control=settings.cache_control,
-                metadata=metadata,
-            )
+            self._write_one(ref.bucket, key, rendition.data, source)
             outputs.append(OutputInfo(rendition.name, key, rendition.width, rendition.height, len(rendition.data)))
         return outputs
+
+    def _write_one(self, bucket: str, key: str, data: bytes, source: Source) -> None:
+        """Check what is there, then write conditionally on it: a race lost to another writer is re-decided."""
+        for _ in range(WRITE_ATTEMPTS):
+            current = self.storage.head(bucket, key)
+            verdict = judge(current.metadata, source) if current else Verdict.WRITE
+            if verdict is Verdict.SAME:
+                return  # an earlier attempt of this same upload wrote it: no second write
+            if verdict is Verdict.NEWER_EXISTS:
+                raise Superseded(key)
+            try:
+                self.storage.put(
+                    bucket,
+                    key,
+                    data,
+                    content_type=JPEG,
+                    cache_control=self.settings.cache_control,
+                    metadata=source.metadata(),
+                    replacing=current.etag if current else None,
+                )
+                return
+            except ObjectChanged:
+                continue
+        raise WriteContention(f"{key}: conditional write lost {WRITE_ATTEMPTS} races")
 
     def _too_large(self, size: int) -> ImageTooLarge:
         return ImageTooLarge(f"upload is {size} bytes, over the limit MAX_INPUT_BYTES={self.settings.max_input_bytes}")

@@ -44,6 +44,13 @@ class StoredObject:
     etag: str
     version_id: str | None
     content_type: str | None
+    last_modified: str = ""
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    etag: str
+    metadata: dict[str, str]
 
 
 def make_s3_client(endpoint_url: str | None = None) -> S3Client:
@@ -93,16 +100,42 @@ class S3Storage:
             raise ObjectTooLarge(size)
         with body:
             data = body.read()
-        return StoredObject(data, response["ETag"], response.get("VersionId"), response.get("ContentType"))
-
-    def put(
-        self, bucket: str, key: str, data: bytes, *, content_type: str, cache_control: str, metadata: dict[str, str]
-    ) -> None:
-        self.client.put_object(
-            Bucket=bucket, Key=key, Body=data, ContentType=content_type, CacheControl=cache_control, Metadata=metadata
+        modified = response.get("LastModified")
+        return StoredObject(
+            data,
+            response["ETag"],
+            response.get("VersionId"),
+            response.get("ContentType"),
+            modified.isoformat() if modified else "",
         )
 
-    def head_metadata(self, bucket: str, key: str) -> dict[str, str] | None:
+    def put(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str,
+        cache_control: str,
+        metadata: dict[str, str],
+        replacing: str | None,
+    ) -> None:
+        """Write only over the object we last saw: `replacing` its ETag, or (None) only while the key is free."""
+        condition: dict[str, Any] = {"IfMatch": replacing} if replacing else {"IfNoneMatch": "*"}
+        try:
+            self.client.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                CacheControl=cache_control,
+                Metadata=metadata,
+                **condition,
+            )
+        except ClientError as error:
+            raise _translate(error) from error
+
+    def head(self, bucket: str, key: str) -> ObjectHead | None:
         try:
             response = self.client.head_object(Bucket=bucket, Key=key)
         except ClientError as error:
@@ -110,7 +143,7 @@ class S3Storage:
             if isinstance(translated, ObjectGone):
                 return None
             raise translated from error
-        return dict(response.get("Metadata", {}))
+        return ObjectHead(response["ETag"], dict(response.get("Metadata", {})))
 
     def copy(
         self,

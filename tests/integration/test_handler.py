@@ -59,20 +59,38 @@ def put(s3: Any, key: str, data: bytes) -> dict[str, Any]:
     return s3_event(key, response["ETag"].strip('"'), len(data))
 
 
-def test_every_sample_event_is_handled(s3: Any, context: Any) -> None:
-    # Given each file of events/ with a real image under the key it names
-    assert {path.name for path in EVENT_FILES} >= {
-        "s3-put.json",
-        "s3-put-encoded-key.json",
-        "s3-put-outside-prefix.json",
-    }
-    photo = (SAMPLES_DIR / "landscape_exif6.jpg").read_bytes()
-    for path in EVENT_FILES:
-        event = upload_for(s3, json.loads(path.read_text()), photo)
-        # When the handler runs on it
-        result = handler.lambda_handler(event, context)
-        # Then it reports one result per record and never errors
-        assert result["results"], path.name
+EXPECTED_OUTPUTS = {
+    "s3-put.json": ["media/photos/landscape.jpg"],
+    "s3-put-encoded-key.json": ["media/summer holiday/Ünïcødé + plus.v2.jpg"],
+    "s3-put-outside-prefix.json": ["media/photos/landscape.jpg"],  # the object the event names, untouched
+    "s3-test-event.json": [],
+    "sqs-s3-put.json": ["media/photos/landscape.jpg", "media/photos/second.jpg"],
+    "eventbridge-object-created.json": ["media/photos/from eventbridge.jpg"],
+    "s3-batch-operations-1.0.json": ["media/backfill/old photo.jpg"],
+    "s3-batch-operations-2.0.json": ["media/backfill/été 2019.jpg"],
+}
+
+
+@pytest.mark.parametrize("path", EVENT_FILES, ids=lambda path: path.name)
+def test_every_sample_event_is_handled(path: Path, s3: Any, context: Any) -> None:
+    from image_optimizer.local import stage_event
+
+    # Given the event file with a real image under each key it names
+    event = json.loads(path.read_text())
+    stage_event(s3, event, SAMPLES_DIR / "landscape_exif6.jpg")
+    # When the handler runs on it
+    response = handler.lambda_handler(event, context)
+    # Then the main renditions it names exist, the originals under incoming/ are gone, and nothing failed
+    main_keys = [key for key in keys(s3, "media/") if not key.endswith(("_thumb.jpg", "_small.jpg"))]
+    assert sorted(main_keys) == sorted(EXPECTED_OUTPUTS[path.name])
+    assert keys(s3, "incoming/") == []
+    assert response.get("batchItemFailures", []) == []
+    codes = [result["resultCode"] for result in response.get("results", []) if "resultCode" in result]
+    assert all(code == "Succeeded" for code in codes)
+
+
+def test_every_event_file_has_an_expectation() -> None:
+    assert {path.name for path in EVENT_FILES} == set(EXPECTED_OUTPUTS)
 
 
 def test_plain_upload_becomes_renditions_and_the_original_goes(s3: Any, context: Any) -> None:

@@ -1,0 +1,70 @@
+"""Which upload a rendition came from, and whether an upload may replace the renditions already there.
+
+S3 delivers events late, twice and out of order; each rendition carries its source's identity in metadata,
+so a stale event never overwrites the renditions of a newer upload of the same key."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import Enum
+from urllib.parse import quote
+
+from .specs import PipelineConfig
+
+
+class Verdict(Enum):
+    WRITE = "write"  # nothing there, or renditions of an older upload (or of other settings)
+    SAME = "same"  # already written from this very upload with these settings: skip, bytes unchanged
+    NEWER_EXISTS = "newer"  # a newer upload of the key owns the renditions: a stale event
+
+
+@dataclass(frozen=True)
+class Source:
+    key: str
+    etag: str
+    version_id: str | None
+    last_modified: str  # ISO 8601 from S3 (second resolution)
+    sequencer: str | None  # from the event: orders the events of one key exactly, when present
+    config: str  # fingerprint of the settings that made the renditions
+
+    def metadata(self) -> dict[str, str]:
+        """S3 user metadata is ASCII: the key is percent-encoded."""
+        fields = {
+            "source-key": metadata_value(self.key),
+            "source-etag": self.etag.strip('"'),
+            "source-last-modified": self.last_modified,
+            "pipeline": self.config,
+        }
+        if self.sequencer:
+            fields["source-sequencer"] = self.sequencer
+        if self.version_id:
+            fields["source-version-id"] = self.version_id
+        return fields
+
+
+def metadata_value(text: str) -> str:
+    return quote(text, safe="/ :;,()=+-_.'\"[]")[:1024]
+
+
+def config_fingerprint(config: PipelineConfig) -> str:
+    return hashlib.sha256(repr(config).encode()).hexdigest()[:16]
+
+
+def _sequencer_key(sequencer: str) -> str:
+    # S3: compare sequencers of one key as hex strings after right-padding the shorter with zeros.
+    return sequencer.upper().ljust(32, "0")
+
+
+def judge(existing: dict[str, str], mine: Source) -> Verdict:
+    """Decide from the metadata of the rendition already at the output key."""
+    theirs_etag = existing.get("source-etag", "")
+    if theirs_etag == mine.etag.strip('"') and existing.get("source-version-id") == mine.version_id:
+        return Verdict.SAME if existing.get("pipeline") == mine.config else Verdict.WRITE
+    theirs_sequencer = existing.get("source-sequencer")
+    if theirs_sequencer and mine.sequencer:
+        newer = _sequencer_key(theirs_sequencer) > _sequencer_key(mine.sequencer)
+        return Verdict.NEWER_EXISTS if newer else Verdict.WRITE
+    if existing.get("source-last-modified", "") > mine.last_modified:
+        return Verdict.NEWER_EXISTS
+    return Verdict.WRITE
