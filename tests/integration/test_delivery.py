@@ -1,0 +1,164 @@
+"""Delivery guarantees through the handler on moto: SQS partial batches, Batch Operations answers, stale writers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from unittest import mock
+
+import pytest
+
+from image_optimizer import handler
+from tests.conftest import BUCKET, gradient, jpeg_bytes, keys, png_bytes
+from tests.integration.test_handler import put, s3_event
+
+
+def sqs_event(*bodies: str) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": f"m{index}",
+                "receiptHandle": f"r{index}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:ingest",
+                "awsRegion": "us-east-1",
+            }
+            for index, body in enumerate(bodies)
+        ]
+    }
+
+
+def test_sqs_batch_reports_only_the_failed_message(s3: Any, context: Any) -> None:
+    good = put(s3, "incoming/a.png", png_bytes(gradient(400, 300)))
+    bad_image = put(s3, "incoming/b.jpg", b"not an image at all")
+    flaky = put(s3, "incoming/c.png", png_bytes(gradient(300, 300)))
+    service = handler.get_service()
+    real_get = service.storage.get
+
+    def failing_get(bucket: str, key: str, **kwargs: Any) -> Any:
+        if key == "incoming/c.png":
+            raise ConnectionError("S3 went away")
+        return real_get(bucket, key, **kwargs)
+
+    event = sqs_event(json.dumps(good), json.dumps(bad_image), json.dumps(flaky), "{not json")
+    with mock.patch.object(service.storage, "get", side_effect=failing_get):
+        response = handler.lambda_handler(event, context)
+    # The transient failure and the unreadable message come back (then go to the DLQ); the rest succeeded.
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m2"}, {"itemIdentifier": "m3"}]}
+    assert keys(s3, "media/") == ["media/a.jpg", "media/a_small.jpg", "media/a_thumb.jpg"]
+    assert keys(s3, "failed/") == ["failed/b.jpg"]
+    assert keys(s3, "incoming/") == ["incoming/c.png"]
+
+
+def batch_event(version: str, *keys_: str) -> dict[str, Any]:
+    bucket_field = {"s3Bucket": BUCKET} if version == "2.0" else {"s3BucketArn": f"arn:aws:s3:::{BUCKET}"}
+    return {
+        "invocationSchemaVersion": version,
+        "invocationId": "inv",
+        "job": {"id": "job", **({"userArguments": {}} if version == "2.0" else {})},
+        "tasks": [
+            {"taskId": f"t{index}", "s3Key": key, "s3VersionId": None, **bucket_field}
+            for index, key in enumerate(keys_)
+        ],
+    }
+
+
+@pytest.mark.parametrize("version", ["1.0", "2.0"])
+def test_batch_operations_answer_per_task(version: str, s3: Any, context: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="incoming/old photo.jpg", Body=jpeg_bytes(gradient(900, 600)))
+    s3.put_object(Bucket=BUCKET, Key="incoming/notes.jpg", Body=b"plain text")
+    s3.put_object(Bucket=BUCKET, Key="incoming/flaky.jpg", Body=jpeg_bytes(gradient(90, 60)))
+    service = handler.get_service()
+    real_get = service.storage.get
+
+    def failing_get(bucket: str, key: str, **kwargs: Any) -> Any:
+        if key == "incoming/flaky.jpg":
+            raise TimeoutError("read timed out")
+        return real_get(bucket, key, **kwargs)
+
+    # S3 Batch Operations sends one task per invocation.
+    codes = []
+    with mock.patch.object(service.storage, "get", side_effect=failing_get):
+        for key in ("incoming/old+photo.jpg", "incoming/notes.jpg", "incoming/flaky.jpg", "media/x.jpg"):
+            response = handler.lambda_handler(batch_event(version, key), context)
+            assert response["invocationSchemaVersion"] == version and response["invocationId"] == "inv"
+            assert response["treatMissingKeysAs"] == "PermanentFailure"
+            [result] = response["results"]
+            codes.append(result["resultCode"])
+    assert codes == ["Succeeded", "PermanentFailure", "TemporaryFailure", "Succeeded"]
+    assert "media/old photo.jpg" in keys(s3, "media/")
+    assert keys(s3, "failed/") == ["failed/notes.jpg"]
+    assert keys(s3, "incoming/") == ["incoming/flaky.jpg"]
+
+
+def with_sequencer(event: dict[str, Any], sequencer: str) -> dict[str, Any]:
+    event["Records"][0]["s3"]["object"]["sequencer"] = sequencer
+    return event
+
+
+def test_a_stale_writer_never_overwrites_renditions_of_a_newer_upload(s3: Any, context: Any) -> None:
+    # Given upload A read by an invocation that is slow to optimise...
+    old_event = with_sequencer(put(s3, "incoming/race.png", png_bytes(gradient(800, 600))), "0055AED6DCD90281E5")
+    service = handler.get_service()
+    real_optimizer = service.optimizer
+    new_bytes = png_bytes(gradient(640, 640))
+
+    def slow_optimizer(data: bytes, config: Any) -> Any:
+        result = real_optimizer(data, config)
+        if service.optimizer is slow_optimizer:  # ...meanwhile the client re-uploads and B is fully processed
+            service.optimizer = real_optimizer
+            new_event = with_sequencer(put(s3, "incoming/race.png", new_bytes), "0055AED6DCD90281F0")
+            handler.lambda_handler(new_event, context)
+        return result
+
+    service.optimizer = slow_optimizer
+    # When A's invocation then comes to write
+    [outcome] = handler.lambda_handler(old_event, context)["results"]
+    # Then it backs off: B's renditions stay, and nothing is left to delete
+    assert outcome["status"] == "skipped" and "newer upload" in outcome["reason"]
+    main = s3.head_object(Bucket=BUCKET, Key="media/race.jpg")
+    assert main["Metadata"]["source-sequencer"] == "0055AED6DCD90281F0"
+    assert all(
+        s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]["source-sequencer"] == "0055AED6DCD90281F0"
+        for key in keys(s3, "media/")
+    )
+    assert keys(s3, "incoming/") == []
+
+
+def test_a_retry_after_a_partial_write_does_not_rewrite_finished_renditions(s3: Any, context: Any) -> None:
+    event = put(s3, "incoming/part.png", png_bytes(gradient(800, 600)))
+    service = handler.get_service()
+    real_put = service.storage.put
+    writes: list[str] = []
+
+    def put_failing_on_small(bucket: str, key: str, *args: Any, **kwargs: Any) -> None:
+        writes.append(key)
+        if key.endswith("_small.jpg"):
+            raise ConnectionError("reset")
+        real_put(bucket, key, *args, **kwargs)
+
+    with (
+        mock.patch.object(service.storage, "put", side_effect=put_failing_on_small),
+        pytest.raises(handler.RecordsFailed),
+    ):
+        handler.lambda_handler(event, context)
+    first = {key: s3.head_object(Bucket=BUCKET, Key=key)["ETag"] for key in keys(s3, "media/")}
+    writes.clear()
+    with mock.patch.object(service.storage, "put", side_effect=real_put) as retry_put:
+        handler.lambda_handler(event, context)
+    assert [call.args[1] for call in retry_put.call_args_list] == ["media/part_small.jpg"]
+    assert {key: s3.head_object(Bucket=BUCKET, Key=key)["ETag"] for key in first} == first
+    assert keys(s3, "incoming/") == []
+
+
+def test_writes_to_media_never_trigger_processing(s3: Any, context: Any) -> None:
+    # Recursion guard in code: an event for an output key (as if media/ were wired to the function) is ignored.
+    handler.lambda_handler(put(s3, "incoming/loop.png", png_bytes(gradient(300, 200))), context)
+    etag = s3.head_object(Bucket=BUCKET, Key="media/loop.jpg")["ETag"].strip('"')
+    [outcome] = handler.lambda_handler(s3_event("media/loop.jpg", etag, 100), context)["results"]
+    assert outcome["status"] == "ignored"
+    assert keys(s3) == ["media/loop.jpg", "media/loop_small.jpg", "media/loop_thumb.jpg"]

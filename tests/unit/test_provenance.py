@@ -1,0 +1,47 @@
+from image_optimizer.provenance import Source, Verdict, config_fingerprint, judge
+from image_optimizer.specs import PipelineConfig
+
+CONFIG = config_fingerprint(PipelineConfig())
+
+
+def source(
+    etag: str = "aaa", sequencer: str | None = "0055AED6DCD90281E5", modified: str = "2026-11-25T12:00:00+00:00"
+) -> Source:
+    return Source("incoming/x.jpg", f'"{etag}"', None, modified, sequencer, CONFIG)
+
+
+def test_same_upload_and_settings_is_not_written_twice() -> None:
+    assert judge(source().metadata(), source()) is Verdict.SAME
+
+
+def test_same_upload_with_other_settings_is_rewritten() -> None:
+    other = Source(
+        "incoming/x.jpg",
+        '"aaa"',
+        None,
+        "2026-11-25T12:00:00+00:00",
+        None,
+        config_fingerprint(PipelineConfig(quality=70)),
+    )
+    assert judge(other.metadata(), source()) is Verdict.WRITE
+
+
+def test_sequencer_orders_uploads_of_one_key() -> None:
+    older, newer = source("old", "0055AED6DCD90281E5"), source("new", "0055AED6DCD90281F0")
+    assert judge(newer.metadata(), older) is Verdict.NEWER_EXISTS
+    assert judge(older.metadata(), newer) is Verdict.WRITE
+    # Shorter sequencers are right-padded with zeros before comparing (S3's rule).
+    assert judge(source("n", "0055AED6DCD90282").metadata(), source("o", "0055AED6DCD90281FF")) is Verdict.NEWER_EXISTS
+
+
+def test_without_sequencers_last_modified_decides() -> None:
+    older = source("old", None, "2026-11-25T12:00:00+00:00")
+    newer = source("new", None, "2026-11-25T12:00:05+00:00")
+    assert judge(newer.metadata(), older) is Verdict.NEWER_EXISTS
+    assert judge(older.metadata(), newer) is Verdict.WRITE
+
+
+def test_metadata_is_ascii() -> None:
+    metadata = Source("incoming/été 2019.png", '"e"', "v1", "2026", None, CONFIG).metadata()
+    assert all(value.isascii() for value in metadata.values())
+    assert metadata["source-version-id"] == "v1"
