@@ -11,7 +11,7 @@ IMAGES ?=
 ARGS ?=
 BENCH_DIR ?=
 
-.PHONY: install test unit test-infra lint run invoke invoke-local build deploy validate clean
+.PHONY: install test unit test-infra lint bench run invoke invoke-local build deploy validate clean
 
 $(STAMP): requirements/dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ build: $(STAMP)
 # Needs an AWS account and credentials.
 deploy: build
 	$(VENV)/bin/sam deploy --parameter-overrides Architecture=$(ARCH) Trigger=$(TRIGGER)
+
+# Benchmark (not a test): BENCH_DIR overrides the image folder; writes bench.json and prints a table.
+bench: $(STAMP)
+	$(PY) -m benchmarks.bench $(if $(BENCH_DIR),--dir $(BENCH_DIR))
 
 clean:
 	rm -rf .aws-sam out bench.json

@@ -7,30 +7,39 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent
 from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
     S3BatchOperationResponse,
     S3BatchOperationResponseRecord,
 )
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import events
-from .observability import logger, metrics, tracer
+from .observability import logger, metrics, traced_handler
 from .service import ImageService, ObjectRef, Outcome
 from .settings import get_settings
 from .storage import S3Storage, make_s3_client
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
 settings = get_settings()  # a bad setting fails the cold start here, before any work
-sqs_processor = BatchProcessor(event_type=EventType.SQS)
 
 
 class RecordsFailed(Exception):
     """Some records hit transient errors; failing the invocation (or the record) makes them come back."""
+
+
+@lru_cache(maxsize=1)
+def get_sqs_processor() -> BatchProcessor:
+    """Powertools' batch utilities are imported only when an SQS batch arrives (cold-start cost)."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    return BatchProcessor(event_type=EventType.SQS)
 
 
 @lru_cache(maxsize=1)
@@ -39,7 +48,6 @@ def get_service() -> ImageService:
     return ImageService(S3Storage(make_s3_client()), settings)
 
 
-@tracer.capture_method
 def handle_ref(ref: ObjectRef) -> Outcome:
     logger.append_keys(bucket=ref.bucket, key=ref.key)
     try:
@@ -123,9 +131,11 @@ def dispatch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if events.is_batch_operation(event):
         return batch_operation(event)
     if events.is_sqs(event):
+        from aws_lambda_powertools.utilities.batch import process_partial_response
+
         return dict(
             process_partial_response(
-                event=event, record_handler=sqs_record_handler, processor=sqs_processor, context=context
+                event=event, record_handler=sqs_record_handler, processor=get_sqs_processor(), context=context
             )
         )
     if events.is_eventbridge(event):
@@ -135,6 +145,6 @@ def dispatch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics(raise_on_empty_metrics=False)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return dispatch(event, context)

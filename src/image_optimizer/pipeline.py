@@ -80,12 +80,56 @@ def optimize(data: bytes, config: PipelineConfig | None = None) -> OptimizedImag
     image = shrink(image, plans, upright, orientation)
     image = color.to_srgb(image, icc)
     image = color.flatten(image, config.background, grayscale=grayscale)
-    image = orient(image, orientation)
     image.info = {}  # nothing from the source (EXIF, XMP, comments, ICC) may reach an output
 
-    scale = (image.width / upright[0], image.height / upright[1])
-    renditions = [encode(resize(image, plan, scale), plan, config.quality) for plan in plans]
+    renditions = render_all(image, plans, upright, orientation, config.quality)
     return OptimizedImage(renditions, decoded.format, upright[0], upright[1])
+
+
+def render_all(
+    image: Image.Image, plans: list[Plan], upright: tuple[int, int], orientation: int, quality: int
+) -> list[Rendition]:
+    """Main first, resampled from the working image still in stored orientation and turned upright after
+    (transposing the small result is cheaper). Each thumbnail is resampled from the main image when that still
+    has enough pixels for it, a fraction of the work of resampling the large working image again."""
+    main_plan, *thumbnail_plans = plans
+    main = render_upright(image, main_plan, upright, orientation)
+    renditions = [encode(main, main_plan, quality)]
+    for plan in thumbnail_plans:
+        if REDUCE_GAP * needed_scale([plan]) <= main.width / upright[0]:
+            thumbnail = resize(main, plan, (main.width / upright[0], main.height / upright[1]))
+        else:
+            thumbnail = render_upright(image, plan, upright, orientation)
+        renditions.append(encode(thumbnail, plan, quality))
+    return renditions
+
+
+def render_upright(image: Image.Image, plan: Plan, upright: tuple[int, int], orientation: int) -> Image.Image:
+    """Resample in the stored orientation (plan mapped there), then transpose the result upright."""
+    stored = _upright_size(*upright, orientation)
+    stored_plan = Plan(
+        plan.name,
+        _upright_size(*plan.size, orientation),
+        _box_to_stored(plan.box, upright, orientation),
+        plan.progressive,
+    )
+    return orient(resize(image, stored_plan, (image.width / stored[0], image.height / stored[1])), orientation)
+
+
+def _box_to_stored(box: Box, upright: tuple[int, int], orientation: int) -> Box:
+    """A region of the upright image, in the coordinates of the pixels as stored (EXIF orientation 1-8)."""
+    left, top, right, bottom = box
+    width, height = upright
+    return {
+        1: (left, top, right, bottom),
+        2: (width - right, top, width - left, bottom),
+        3: (width - right, height - bottom, width - left, height - top),
+        4: (left, height - bottom, right, height - top),
+        5: (top, left, bottom, right),
+        6: (top, width - right, bottom, width - left),
+        7: (height - bottom, width - right, height - top, width - left),
+        8: (height - bottom, left, height - top, right),
+    }[orientation]
 
 
 def read_orientation(image: Image.Image) -> int:

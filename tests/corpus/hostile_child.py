@@ -21,5 +21,7 @@ try:
 except ImageRejected as rejection:
     outcome = {"kind": rejection.kind, "message": str(rejection)}
 outcome["seconds"] = round(time.perf_counter() - started, 3)
-outcome["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM is this process's own peak (ru_maxrss would include the parent's pages from before exec).
+peak_kb = next(line for line in Path("/proc/self/status").read_text().splitlines() if line.startswith("VmHWM"))
+outcome["max_rss_mb"] = int(peak_kb.split()[1]) / 1024
 print(json.dumps(outcome))

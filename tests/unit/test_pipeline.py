@@ -82,11 +82,16 @@ def test_crop_thumbnail_is_exactly_the_box_and_centred() -> None:
 def test_exif_orientation_gives_an_upright_image(fmt: str, orientation: int) -> None:
     upright = gradient(300, 200)
     data = with_orientation(stored_as(upright, orientation), orientation, fmt)
-    config = PipelineConfig(max_width=300, thumbnails=())
-    out = decode(optimize(data, config).main.data)
+    # The crop needs the working image's pixels (not the main's): both resampling paths are checked.
+    config = PipelineConfig(max_width=300, thumbnails=(ThumbnailSpec("sq", 160, 160, "crop"),))
+    result = optimize(data, config)
+    out = decode(result.main.data)
     assert out.size == (300, 200)
     assert mean_abs_diff(out, upright) < 6
     assert out.getexif().get(0x0112) is None
+    square = decode(result.renditions[1].data)
+    assert square.size == (160, 160)
+    assert mean_abs_diff(square, upright.crop((50, 0, 250, 200)).resize((160, 160), Image.Resampling.LANCZOS)) < 6
 
 
 def test_alpha_is_flattened_onto_the_background_without_dark_fringes() -> None:
@@ -187,3 +192,15 @@ def test_pixel_limit_is_checked_from_the_header_and_names_the_limit() -> None:
     data = png_bytes(Image.new("1", (5000, 5000)))
     with pytest.raises(ImageTooLarge, match="MAX_PIXELS=1000000"):
         optimize(data, PipelineConfig(max_pixels=1_000_000))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_a_region_maps_to_the_same_pixels_in_stored_orientation(orientation: int) -> None:
+    from image_optimizer.pipeline import _box_to_stored, orient
+
+    upright = gradient(30, 20)
+    upright.putpixel((3, 4), (0, 255, 0))
+    stored = stored_as(upright, orientation)
+    box = (2, 3, 17, 11)  # deliberately off-centre
+    mapped = tuple(int(v) for v in _box_to_stored(box, upright.size, orientation))
+    assert np.array_equal(np.asarray(orient(stored.crop(mapped), orientation)), np.asarray(upright.crop(box)))

@@ -1,0 +1,86 @@
+"""The references `make bench` measures this project against, each doing the same renditions.
+
+- seed: the approach this project replaced, reimplemented faithfully: full decode -> copy() ->
+  exif_transpose -> thumbnail -> save (q85, no other options).
+- vips: libvips (pyvips) `thumbnail_buffer` with shrink-on-load, flatten, sRGB, same sizes and quality,
+  progressive main, optimised Huffman tables, metadata stripped.
+- floor: the source decoded alone at the smallest DCT scale that still covers the main rendition.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+
+from PIL import Image, ImageOps
+
+from image_optimizer.specs import PipelineConfig
+
+CONFIG = PipelineConfig()
+TALL = 10_000_000
+
+
+def _open(data: bytes) -> Image.Image:
+    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc"):
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+    Image.MAX_IMAGE_PIXELS = None
+    return Image.open(io.BytesIO(data))
+
+
+def seed(data: bytes) -> list[bytes]:
+    image = _open(data)
+    image = image.copy()  # full decode
+    image = ImageOps.exif_transpose(image)
+    outputs = []
+    boxes = [(CONFIG.max_width, TALL, False)] + [(t.width, t.height, t.fit == "crop") for t in CONFIG.thumbnails]
+    for width, height, crop in boxes:
+        copy = ImageOps.fit(image, (width, height)) if crop else image.copy()
+        if not crop:
+            copy.thumbnail((width, height))
+        buffer = io.BytesIO()
+        copy.convert("RGB").save(buffer, "JPEG", quality=CONFIG.quality)
+        outputs.append(buffer.getvalue())
+    return outputs
+
+
+def vips(data: bytes) -> list[bytes]:
+    import pyvips
+
+    outputs = []
+    boxes = [(CONFIG.max_width, TALL, False, True)] + [
+        (t.width, t.height, t.fit == "crop", False) for t in CONFIG.thumbnails
+    ]
+    for width, height, crop, progressive in boxes:
+        image = pyvips.Image.thumbnail_buffer(
+            data, width, height=height, size="down", crop="centre" if crop else "none", export_profile="srgb"
+        )
+        if image.hasalpha():
+            image = image.flatten(background=[255, 255, 255])
+        outputs.append(
+            image.jpegsave_buffer(Q=CONFIG.quality, optimize_coding=True, interlace=progressive, keep="none")
+        )
+    return outputs
+
+
+def floor(data: bytes) -> list[bytes]:
+    image = _open(data)
+    if image.format in ("JPEG", "MPO"):
+        orientation = image.getexif().get(0x0112, 1)
+        width, height = image.size
+        upright_width = height if orientation in (5, 6, 7, 8) else width
+        scale = min(1.0, CONFIG.max_width / upright_width)
+        image.draft(image.mode, (math.ceil(width * scale), math.ceil(height * scale)))
+    image.load()
+    return []
+
+
+def ours(data: bytes) -> list[bytes]:
+    from image_optimizer.pipeline import optimize
+
+    return [rendition.data for rendition in optimize(data).renditions]
+
+
+VARIANTS: dict[str, Callable[[bytes], list[bytes]]] = {"ours": ours, "seed": seed, "vips": vips, "floor": floor}

@@ -1,0 +1,175 @@
+"""`make bench`: this project's pipeline against the seed approach, libvips and the decode floor.
+
+For each image, interleaved in one run: a warm-up, then REPS repetitions of every variant; per-image medians,
+ratios, output bytes, SSIMULACRA2 of each main rendition against a Lanczos reference of the same size, and
+the peak RSS of each variant in its own process. Also the cold-start import cost. Writes bench.json and
+prints a table. Timing lives here, never in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.baselines import VARIANTS
+from benchmarks.quality import score
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("CORPUS_DIR", ROOT.parent / "shared" / "corpus"))
+HEIF_AVIF_PHOTOS = [
+    "heic_iphone11promax_8mp.heic",
+    "heic_iphone13pro_depth_12mp.heic",
+    "heic_iphone13promax_12mp_orient6.heic",
+    "heic_iphone8plus_12mp_orient6.heic",
+    "heic_sony_a7s3_10bit_12mp.hif",
+    "avif_canon70d_20mp.avif",
+    "avif_hato_8bit_6mp.avif",
+    "avif_iphonexs_orient6_p3.avif",
+]
+
+
+def default_images() -> list[Path]:
+    photos = sorted((CORPUS / "01_photos_large").glob("*.jpg"))
+    return photos + [CORPUS / "06_heic_avif" / name for name in HEIF_AVIF_PHOTOS]
+
+
+def images_from(directory: str | None) -> list[Path]:
+    if not directory:
+        return default_images()
+    suffixes = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".hif", ".avif", ".tif", ".tiff"}
+    return sorted(path for path in Path(directory).rglob("*") if path.suffix.lower() in suffixes)
+
+
+def time_variants(data: bytes, reps: int) -> dict[str, float]:
+    """Median seconds per variant; variants interleaved so machine noise hits them alike."""
+    for function in VARIANTS.values():
+        function(data)  # warm-up: imports, caches, first-touch allocations
+    samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    for _ in range(reps):
+        for name, function in VARIANTS.items():
+            started = time.perf_counter()
+            function(data)
+            samples[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def peak_rss_mb(variant: str, path: Path) -> float:
+    """Run one variant once in a fresh process; VmHWM is that process's own high-water mark."""
+    code = (
+        "import sys, pathlib; from benchmarks.baselines import VARIANTS;"
+        f"VARIANTS[{variant!r}](pathlib.Path({str(path)!r}).read_bytes());"
+        "print([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    return int(result.stdout.strip()) / 1024
+
+
+def import_cost_ms(module: str, runs: int = 10) -> float:
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    times = [
+        float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout)
+        for _ in range(runs)
+    ]
+    return statistics.median(times) * 1000
+
+
+def bench_image(path: Path, reps: int) -> dict[str, Any]:
+    data = path.read_bytes()
+    medians = time_variants(data, reps)
+    outputs = {name: function(data) for name, function in VARIANTS.items() if name != "floor"}
+    row: dict[str, Any] = {
+        "image": path.name,
+        "bytes_in": len(data),
+        "ms": {name: round(seconds * 1000, 1) for name, seconds in medians.items()},
+        "ratio": {
+            "ours/vips": round(medians["ours"] / medians["vips"], 3),
+            "ours/seed": round(medians["ours"] / medians["seed"], 3),
+            "ours/floor": round(medians["ours"] / medians["floor"], 3),
+        },
+        "bytes_out": {name: sum(len(part) for part in parts) for name, parts in outputs.items()},
+        "main_bytes": {name: len(parts[0]) for name, parts in outputs.items()},
+        "ssimulacra2": {name: round(score(data, parts[0]), 2) for name, parts in outputs.items()},
+        "peak_rss_mb": {name: round(peak_rss_mb(name, path), 1) for name in VARIANTS},
+    }
+    return row
+
+
+def print_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    print(f"{'image':42} {'ours':>7} {'seed':>7} {'vips':>7} {'floor':>7} {'/vips':>6} {'/seed':>6} {'/floor':>6}"
+          f" {'RSS ours/seed MB':>17} {'SSIM2 ours/seed/vips':>21} {'main KB ours/seed':>18}")
+    for row in rows:
+        ms, ratio, rss, s2, main = row["ms"], row["ratio"], row["peak_rss_mb"], row["ssimulacra2"], row["main_bytes"]
+        print(
+            f"{row['image'][:42]:42} {ms['ours']:7.1f} {ms['seed']:7.1f} {ms['vips']:7.1f} {ms['floor']:7.1f}"
+            f" {ratio['ours/vips']:6.2f} {ratio['ours/seed']:6.2f} {ratio['ours/floor']:6.2f}"
+            f" {rss['ours']:8.0f}/{rss['seed']:<8.0f} {s2['ours']:6.1f}/{s2['seed']:6.1f}/{s2['vips']:6.1f}"
+            f" {main['ours'] / 1024:8.1f}/{main['seed'] / 1024:<8.1f}"
+        )
+    print()
+    for key, value in summary.items():
+        print(f"{key}: {value}")
+
+
+def summarise(rows: list[dict[str, Any]], imports: dict[str, float]) -> dict[str, Any]:
+    jpeg = [row for row in rows if row["image"].lower().endswith((".jpg", ".jpeg"))]
+    other = [row for row in rows if row not in jpeg]
+
+    def median_of(selection: list[dict[str, Any]], key: str) -> float | None:
+        return round(statistics.median(row["ratio"][key] for row in selection), 3) if selection else None
+
+    biggest = max(jpeg, key=lambda row: row["bytes_in"] and row["ms"]["floor"], default=None)
+    largest_mp = next((row for row in jpeg if "22mp" in row["image"]), biggest)
+    summary: dict[str, Any] = {
+        "jpeg median ours/vips": median_of(jpeg, "ours/vips"),
+        "jpeg median ours/seed": median_of(jpeg, "ours/seed"),
+        "jpeg median ours/floor": median_of(jpeg, "ours/floor"),
+        "heif/avif median ours/decode-alone": median_of(other, "ours/floor"),
+        "import handler ms (median of 10)": round(imports["image_optimizer.handler"], 1),
+        "import boto3 ms (median of 10)": round(imports["boto3"], 1),
+        "import ratio": round(imports["image_optimizer.handler"] / imports["boto3"], 3),
+        "ssimulacra2 mean ours / seed / vips": [
+            round(statistics.mean(row["ssimulacra2"][name] for row in rows), 2) for name in ("ours", "seed", "vips")
+        ],
+    }
+    if largest_mp:
+        rss = largest_mp["peak_rss_mb"]
+        summary[f"peak RSS {largest_mp['image']} ours/seed"] = round(rss["ours"] / rss["seed"], 3)
+    return summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dir", default=os.environ.get("BENCH_DIR") or None, help="folder of images (BENCH_DIR)")
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench.json")
+    args = parser.parse_args()
+    if args.reps < 5:
+        parser.error("--reps must be at least 5")
+    images = images_from(args.dir)
+    if not images or not all(path.is_file() for path in images):
+        print(f"no images found (looked in {args.dir or CORPUS}); set BENCH_DIR", file=sys.stderr)
+        return 2
+    rows = []
+    for path in images:
+        rows.append(bench_image(path, args.reps))
+        print(f"  {path.name}: ours {rows[-1]['ms']['ours']} ms", file=sys.stderr, flush=True)
+    imports = {module: import_cost_ms(module) for module in ("boto3", "image_optimizer.handler")}
+    summary = summarise(rows, imports)
+    machine = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+               "processor": platform.processor() or platform.machine()}
+    args.out.write_text(json.dumps({"machine": machine, "reps": args.reps, "images": rows, "summary": summary}, indent=2))
+    print_table(rows, summary)
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

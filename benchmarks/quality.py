@@ -1,0 +1,45 @@
+"""Output quality: SSIMULACRA2 of a main rendition against a Lanczos reference of the same size."""
+
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+
+from PIL import Image, ImageCms, ImageOps
+
+
+@lru_cache(maxsize=4)
+def reference_source(data: bytes) -> Image.Image:
+    """Full decode, upright, sRGB, flattened onto white: what every variant should look like."""
+    from benchmarks.baselines import _open
+
+    image = _open(data)
+    image.load()
+    icc = image.info.get("icc_profile")
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "P", "PA"):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    image = image.convert("RGB") if image.mode != "CMYK" else image
+    if icc:
+        srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+        converted = ImageCms.profileToProfile(
+            image, ImageCms.ImageCmsProfile(io.BytesIO(icc)), srgb, outputMode="RGB",
+            renderingIntent=ImageCms.Intent.PERCEPTUAL,
+        )
+        image = converted if converted is not None else image
+    return image.convert("RGB")
+
+
+def score(source: bytes, output: bytes) -> float:
+    from ssimulacra2 import compute_ssimulacra2
+
+    out = Image.open(io.BytesIO(output)).convert("RGB")
+    reference = reference_source(source).resize(out.size, Image.Resampling.LANCZOS)
+    ref_buffer, out_buffer = io.BytesIO(), io.BytesIO()
+    reference.save(ref_buffer, "PNG")
+    out.save(out_buffer, "PNG")
+    ref_buffer.seek(0)
+    out_buffer.seek(0)
+    return float(compute_ssimulacra2(ref_buffer, out_buffer))

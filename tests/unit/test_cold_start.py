@@ -1,0 +1,34 @@
+"""Heavy or optional modules are imported when first needed, not at the Lambda's cold start."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+LAZY = ["aws_xray_sdk", "pillow_heif", "PIL.ImageCms", "aws_lambda_powertools.utilities.batch", "moto", "numpy"]
+
+
+def loaded_after(code: str) -> dict[str, bool]:
+    program = f"import sys, json\n{code}\nprint(json.dumps({{m: m in sys.modules for m in {LAZY!r}}}))"
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def test_importing_the_handler_leaves_heavy_modules_unloaded() -> None:
+    assert loaded_after("import image_optimizer.handler") == dict.fromkeys(LAZY, False)
+
+
+def test_they_load_when_needed(tmp_path: Path) -> None:
+    import pillow_heif
+    from PIL import Image
+
+    heic = tmp_path / "red.heic"
+    pillow_heif.from_pillow(Image.new("RGB", (64, 48), (200, 10, 10))).save(heic, quality=90)
+    code = (
+        "import pathlib\n"
+        "from image_optimizer.pipeline import optimize\n"
+        f"assert optimize(pathlib.Path({str(heic)!r}).read_bytes()).main.width == 64\n"
+        "from image_optimizer.observability import get_tracer; get_tracer()\n"
+    )
+    loaded = loaded_after(code)
+    assert loaded["pillow_heif"] and loaded["aws_xray_sdk"]
