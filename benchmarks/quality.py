@@ -25,7 +25,10 @@ def reference_source(data: bytes) -> Image.Image:
     if icc:
         srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
         converted = ImageCms.profileToProfile(
-            image, ImageCms.ImageCmsProfile(io.BytesIO(icc)), srgb, outputMode="RGB",
+            image,
+            ImageCms.ImageCmsProfile(io.BytesIO(icc)),
+            srgb,
+            outputMode="RGB",
             renderingIntent=ImageCms.Intent.PERCEPTUAL,
         )
         image = converted if converted is not None else image

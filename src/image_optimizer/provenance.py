@@ -27,6 +27,7 @@ class Source:
     last_modified: str  # ISO 8601 from S3 (second resolution)
     sequencer: str | None  # from the event: orders the events of one key exactly, when present
     config: str  # fingerprint of the settings that made the renditions
+    current: bool = True  # the upload is still the object at its key (nothing newer replaced it)
 
     def metadata(self) -> dict[str, str]:
         """S3 user metadata is ASCII: the key is percent-encoded."""
@@ -61,6 +62,10 @@ def judge(existing: dict[str, str], mine: Source) -> Verdict:
     theirs_etag = existing.get("source-etag", "")
     if theirs_etag == mine.etag.strip('"') and existing.get("source-version-id") == mine.version_id:
         return Verdict.SAME if existing.get("pipeline") == mine.config else Verdict.WRITE
+    if not mine.current:
+        # Something newer replaced this upload at its key: it owns the outputs, whatever the clocks say
+        # (timestamps have one-second resolution, and Batch Operations events carry no sequencer).
+        return Verdict.NEWER_EXISTS
     theirs_sequencer = existing.get("source-sequencer")
     if theirs_sequencer and mine.sequencer:
         newer = _sequencer_key(theirs_sequencer) > _sequencer_key(mine.sequencer)

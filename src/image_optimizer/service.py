@@ -113,7 +113,7 @@ class ImageService:
             )
         try:
             # Only now, with every rendition written, may the original go.
-            self.storage.delete(ref.bucket, ref.key, etag=original.etag, version_id=original.version_id)
+            self.storage.delete(ref.bucket, ref.key, etag=original.etag)
         except ObjectChanged:
             pass  # A newer upload landed at the key after our read: it survives and gets its own event.
         except ObjectGone:
@@ -125,7 +125,13 @@ class ImageService:
     ) -> list[OutputInfo]:
         settings = self.settings
         source = Source(
-            ref.key, original.etag, original.version_id, original.last_modified, ref.sequencer, self.fingerprint
+            ref.key,
+            original.etag,
+            original.version_id,
+            original.last_modified,
+            ref.sequencer,
+            self.fingerprint,
+            current=self._still_current(ref, original),
         )
         outputs = []
         for rendition in result.renditions:
@@ -135,6 +141,15 @@ class ImageService:
             self._write_one(ref.bucket, key, rendition.data, source)
             outputs.append(OutputInfo(rendition.name, key, rendition.width, rendition.height, len(rendition.data)))
         return outputs
+
+    def _still_current(self, ref: ObjectRef, original: StoredObject) -> bool:
+        """Is the upload we read still the object at its key? (Deleted by a duplicate run counts as no.)"""
+        head = self.storage.head(ref.bucket, ref.key)
+        if head is None:
+            return False
+        if original.version_id:
+            return head.version_id == original.version_id
+        return head.etag == original.etag
 
     def _write_one(self, bucket: str, key: str, data: bytes, source: Source) -> None:
         """Check what is there, then write conditionally on it: a race lost to another writer is re-decided."""
@@ -184,7 +199,7 @@ class ImageService:
                 "skipped", ref.bucket, ref.key, "stale event: the key holds a newer upload with its own event"
             )
         with contextlib.suppress(ObjectChanged, ObjectGone):
-            self.storage.delete(ref.bucket, ref.key, etag=etag, version_id=version_id)
+            self.storage.delete(ref.bucket, ref.key, etag=etag)
         return Outcome(
             "rejected", ref.bucket, ref.key, reason=rejection.message, error_kind=rejection.kind, bytes_in=size
         )

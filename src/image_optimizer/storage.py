@@ -51,6 +51,7 @@ class StoredObject:
 class ObjectHead:
     etag: str
     metadata: dict[str, str]
+    version_id: str | None = None
 
 
 def make_s3_client(endpoint_url: str | None = None) -> S3Client:
@@ -143,7 +144,7 @@ class S3Storage:
             if isinstance(translated, ObjectGone):
                 return None
             raise translated from error
-        return ObjectHead(response["ETag"], dict(response.get("Metadata", {})))
+        return ObjectHead(response["ETag"], dict(response.get("Metadata", {})), response.get("VersionId"))
 
     def copy(
         self,
@@ -174,12 +175,12 @@ class S3Storage:
         except ClientError as error:
             raise _translate(error) from error
 
-    def delete(self, bucket: str, key: str, *, etag: str | None, version_id: str | None) -> None:
-        """Delete only the upload that was processed: its version, or the key while it still has that ETag."""
+    def delete(self, bucket: str, key: str, *, etag: str | None) -> None:
+        """Delete the key only while it still holds the upload that was processed (`If-Match` on its ETag).
+        On a versioned bucket this leaves a delete marker: deleting the version itself would make an older
+        upload of the key current again, to be processed over the newer one's renditions."""
         request: dict[str, Any] = {"Bucket": bucket, "Key": key}
-        if version_id:
-            request["VersionId"] = version_id
-        elif etag:
+        if etag:
             request["IfMatch"] = quoted(etag)
         try:
             self.client.delete_object(**request)

@@ -45,3 +45,11 @@ def test_metadata_is_ascii() -> None:
     metadata = Source("incoming/été 2019.png", '"e"', "v1", "2026", None, CONFIG).metadata()
     assert all(value.isascii() for value in metadata.values())
     assert metadata["source-version-id"] == "v1"
+
+
+def test_an_upload_no_longer_at_its_key_never_replaces_another_uploads_renditions() -> None:
+    # Same second, no sequencers: the clocks cannot tell, but the key already holds something newer.
+    newer = source("new", None, "2026-11-25T12:00:00+00:00")
+    replaced = Source("incoming/x.jpg", '"old"', None, "2026-11-25T12:00:00+00:00", None, CONFIG, current=False)
+    assert judge(newer.metadata(), replaced) is Verdict.NEWER_EXISTS
+    assert judge(newer.metadata(), source("old", None, "2026-11-25T12:00:00+00:00")) is Verdict.WRITE
