@@ -1,14 +1,16 @@
 """Pure pipeline: bytes in, JPEG renditions out. No AWS, no environment.
 
 The steps, in order (each a small function below):
-  open + guard pixels -> DCT-scaled decode (JPEG) -> plan sizes -> 8-bit -> integer pre-shrink -> sRGB -> flatten alpha
-  -> orient upright -> resize per rendition -> encode JPEG without metadata.
+  open + guard pixels -> DCT-scaled decode (JPEG) -> plan sizes -> 8-bit -> integer pre-shrink
+  -> per rendition: Lanczos resize -> sRGB -> flatten alpha -> upright
+  -> encode JPEG without metadata (thumbnails reuse the finished main image when it has enough pixels).
 """
 
 from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from PIL import Image
@@ -78,42 +80,47 @@ def optimize(data: bytes, config: PipelineConfig | None = None) -> OptimizedImag
     plans = plan_renditions(upright, config)
     image = color.to_8bit(image)
     image = shrink(image, plans, upright, orientation)
-    image = color.to_srgb(image, icc)
-    image = color.flatten(image, config.background, grayscale=grayscale)
     image.info = {}  # nothing from the source (EXIF, XMP, comments, ICC) may reach an output
 
-    renditions = render_all(image, plans, upright, orientation, config.quality)
+    def finish(resampled: Image.Image) -> Image.Image:
+        """Colour and alpha on the resampled pixels, not the large working image: a fraction of the work.
+        Pillow resamples RGBA premultiplied, so flattening afterwards leaves no dark fringes."""
+        return color.flatten(color.to_srgb(resampled, icc), config.background, grayscale=grayscale)
+
+    renditions = render_all(image, plans, upright, orientation, config.quality, finish)
     return OptimizedImage(renditions, decoded.format, upright[0], upright[1])
 
 
+Finish = Callable[[Image.Image], Image.Image]
+
+
 def render_all(
-    image: Image.Image, plans: list[Plan], upright: tuple[int, int], orientation: int, quality: int
+    image: Image.Image, plans: list[Plan], upright: tuple[int, int], orientation: int, quality: int, finish: Finish
 ) -> list[Rendition]:
     """Main first, resampled from the working image still in stored orientation and turned upright after
     (transposing the small result is cheaper). Each thumbnail is resampled from the main image when that still
     has enough pixels for it, a fraction of the work of resampling the large working image again."""
     main_plan, *thumbnail_plans = plans
-    main = render_upright(image, main_plan, upright, orientation)
+    main = render_upright(image, main_plan, upright, orientation, finish)
     renditions = [encode(main, main_plan, quality)]
     for plan in thumbnail_plans:
         if REDUCE_GAP * needed_scale([plan]) <= main.width / upright[0]:
             thumbnail = resize(main, plan, (main.width / upright[0], main.height / upright[1]))
         else:
-            thumbnail = render_upright(image, plan, upright, orientation)
+            thumbnail = render_upright(image, plan, upright, orientation, finish)
         renditions.append(encode(thumbnail, plan, quality))
     return renditions
 
 
-def render_upright(image: Image.Image, plan: Plan, upright: tuple[int, int], orientation: int) -> Image.Image:
-    """Resample in the stored orientation (plan mapped there), then transpose the result upright."""
+def render_upright(
+    image: Image.Image, plan: Plan, upright: tuple[int, int], orientation: int, finish: Finish
+) -> Image.Image:
+    """Resample in the stored orientation (plan mapped there), finish colour and alpha, then turn upright."""
     stored = _upright_size(*upright, orientation)
-    stored_plan = Plan(
-        plan.name,
-        _upright_size(*plan.size, orientation),
-        _box_to_stored(plan.box, upright, orientation),
-        plan.progressive,
-    )
-    return orient(resize(image, stored_plan, (image.width / stored[0], image.height / stored[1])), orientation)
+    size = _upright_size(*plan.size, orientation)
+    stored_plan = Plan(plan.name, size, _box_to_stored(plan.box, upright, orientation), plan.progressive)
+    resampled = resize(image, stored_plan, (image.width / stored[0], image.height / stored[1]))
+    return orient(finish(resampled), orientation)
 
 
 def _box_to_stored(box: Box, upright: tuple[int, int], orientation: int) -> Box:
