@@ -137,6 +137,26 @@ def print_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
         print(f"{key}: {value}")
 
 
+# AWS Lambda, arm64, us-east-1 list price (first 6 billion GB-seconds a month) and the template's default memory.
+ARM64_USD_PER_GB_SECOND = 0.0000133334
+USD_PER_MILLION_REQUESTS = 0.20
+MEMORY_MB = 1024
+FULL_VCPU_MB = 1769  # Lambda gives one full vCPU at 1769 MB; CPU share scales with memory below that
+
+
+def lambda_cost_per_million(cpu_ms_on_one_core: float) -> dict[str, float]:
+    """Compute cost only (no S3 requests, no transfer): the measured single-core time stretched to the CPU
+    share of a 1024 MB function. S3 round trips add wall time too; they are not in this figure."""
+    billed_seconds = cpu_ms_on_one_core / 1000 * FULL_VCPU_MB / MEMORY_MB
+    compute = billed_seconds * MEMORY_MB / 1024 * ARM64_USD_PER_GB_SECOND * 1_000_000
+    return {
+        "billed_ms_per_upload": round(billed_seconds * 1000, 1),
+        "compute_usd": round(compute, 2),
+        "requests_usd": USD_PER_MILLION_REQUESTS,
+        "total_usd": round(compute + USD_PER_MILLION_REQUESTS, 2),
+    }
+
+
 def summarise(rows: list[dict[str, Any]], imports: dict[str, float]) -> dict[str, Any]:
     jpeg = [row for row in rows if row["image"].lower().endswith((".jpg", ".jpeg"))]
     other = [row for row in rows if row not in jpeg]
@@ -162,6 +182,11 @@ def summarise(rows: list[dict[str, Any]], imports: dict[str, float]) -> dict[str
             min(row["ssimulacra2"]["ours"] - row["ssimulacra2"]["seed"] for row in rows), 2
         ),
     }
+    twelve = [row["ms"]["ours"] for row in rows if "12mp" in row["image"] and row["image"].endswith(".jpg")]
+    if twelve:
+        summary["lambda compute per million 12 MP JPEG uploads (USD)"] = lambda_cost_per_million(
+            statistics.median(twelve)
+        )
     if largest_mp:
         rss = largest_mp["peak_rss_mb"]
         summary[f"peak RSS {largest_mp['image']} ours/seed"] = round(rss["ours"] / rss["seed"], 3)

@@ -33,6 +33,7 @@ _UPRIGHT: dict[int, tuple[Image.Transpose, ...]] = {
 }
 _ORIENTATION_TAG = 0x0112
 REDUCE_GAP = 2.0  # as Pillow's thumbnail(): integer reduction stops at twice the final size
+DRAFT_GAP = 1.3  # DCT-scaled JPEG decoding keeps 1.3x the largest rendition: 1.0 visibly softens some photos
 
 
 @dataclass(frozen=True)
@@ -202,8 +203,9 @@ def draft_for(decoded: decode.Decoded, config: PipelineConfig) -> None:
     upright = _upright_size(decoded.width, decoded.height, orientation)
     needed = needed_scale(plan_renditions(upright, config))
     if image.format in ("JPEG", "MPO"):
-        if needed < 0.5:
-            image.draft(image.mode, (math.ceil(decoded.width * needed), math.ceil(decoded.height * needed)))
+        scale = min(1.0, needed * DRAFT_GAP)
+        if scale < 0.5:
+            image.draft(image.mode, (math.ceil(decoded.width * scale), math.ceil(decoded.height * scale)))
         return
     decode.check_full_decode(decoded, config.max_full_decode_pixels)
 
