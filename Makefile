@@ -59,7 +59,7 @@ deploy: build
 
 # Benchmark (not a test): BENCH_DIR overrides the image folder; writes bench.json and prints a table.
 bench: $(STAMP)
-	$(PY) -m benchmarks.bench $(if $(BENCH_DIR),--dir $(BENCH_DIR))
+	$(PY) -m benchmarks.bench $(if $(BENCH_DIR),--dir $(BENCH_DIR)) $(if $(BENCH_OUT),--out $(BENCH_OUT))
 
 clean:
 	rm -rf .aws-sam out bench.json

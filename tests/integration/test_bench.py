@@ -1,0 +1,31 @@
+"""`make bench` runs as the README shows it (on the samples, to stay quick) and reports what the issue asks.
+No timing is asserted here: timing goals live in the benchmark's own output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from tests.conftest import ROOT, SAMPLES_DIR
+
+
+def test_make_bench_on_the_samples_writes_a_full_report(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    result = subprocess.run(
+        "make -s bench BENCH_DIR=samples", shell=True, cwd=ROOT, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "BENCH_OUT": str(out)},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads(out.read_text())
+    images = {row["image"] for row in report["images"]}
+    assert images == {path.name for path in SAMPLES_DIR.iterdir() if path.suffix in {".jpg", ".png", ".webp", ".heic"}}
+    assert report["reps"] >= 5
+    for row in report["images"]:
+        assert row["ms"]["ours"] > 0 and row["ms"]["seed"] > 0 and row["ms"]["floor"] > 0
+        assert set(row["peak_rss_mb"]) == {"ours", "seed", "vips", "floor"}
+        assert row["ssimulacra2"]["ours"] > 50  # a sane picture, not a blank or shifted one
+    summary = report["summary"]
+    assert summary["import ratio"] > 0 and "jpeg median ours/vips" in summary
+    assert "jpeg median ours/floor" in result.stdout  # the readable table is printed too
