@@ -169,8 +169,9 @@ def crop_plan(width: int, height: int, box_width: int, box_height: int) -> tuple
     else:
         size = (box_width, box_height)
         region_w, region_h = box_width / scale, box_height / scale
-    left, top = (width - region_w) / 2, (height - region_h) / 2
-    return (left, top, left + region_w, top + region_h), size
+    # Clamped: box / scale can land a hair outside the image in floating point (247 px -> 247.00000000000003).
+    left, top = max(0.0, (width - region_w) / 2), max(0.0, (height - region_h) / 2)
+    return (left, top, min(float(width), left + region_w), min(float(height), top + region_h)), size
 
 
 def plan_renditions(upright: tuple[int, int], config: PipelineConfig) -> list[Plan]:

@@ -51,7 +51,7 @@ def next_sequencer() -> str:
 
 
 def s3_event(key: str, etag: str | None, size: int | None, sequencer: str | None = None) -> dict[str, Any]:
-    event = json.loads((EVENTS_DIR / "s3-put.json").read_text())
+    event: dict[str, Any] = json.loads((EVENTS_DIR / "s3-put.json").read_text())
     obj = event["Records"][0]["s3"]["object"]
     obj["key"] = quote_plus(key, safe="/")
     for name, value in (("eTag", etag), ("size", size), ("sequencer", sequencer)):
@@ -199,6 +199,7 @@ class Attempt:
     injected: str | None
     if_match: str | None = None
     body_sha: str | None = None  # PutObject bodies the server accepted
+    source_etag: str | None = None  # x-amz-meta-source-etag of a PutObject
 
 
 def _operation_and_key(request: Any) -> tuple[str, str]:
@@ -276,6 +277,7 @@ class S3Wire:
             None,
             fault.kind if fault else None,
             _header(request, "If-Match"),
+            source_etag=_header(request, "x-amz-meta-source-etag"),
         )
         try:
             if fault and fault.timing == "pre":
@@ -354,7 +356,7 @@ def _header(request: Any, name: str) -> str | None:
     value = request.headers.get(name)
     if isinstance(value, bytes):
         value = value.decode()
-    return value
+    return None if value is None else str(value)
 
 
 def _attempt_number(request: Any) -> int:
@@ -367,7 +369,7 @@ def _attempt_number(request: Any) -> int:
 
 
 def _moto_backend() -> Any:
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.s3.models import s3_backends
 
     return s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
@@ -431,9 +433,7 @@ def audit(s3: Any, item: Upload, check_jpeg: bool = True) -> Audit:
     if quarantine is not None:
         body = s3.get_object(Bucket=BUCKET, Key=failed_key(item.key))["Body"].read()
         metadata = quarantine["Metadata"]
-        quarantined_here = (
-            body == item.data and bool(metadata.get("reason")) and bool(metadata.get("error-kind"))
-        )
+        quarantined_here = body == item.data and bool(metadata.get("reason")) and bool(metadata.get("error-kind"))
     processed = not original_here and len(mine) == len(SUFFIXES) and not quarantined_here
     quarantined_state = not original_here and quarantined_here and not mine
     states = [
@@ -464,12 +464,22 @@ def all_keys(s3: Any, prefix: str = "") -> list[str]:
     )
 
 
-def bucket_audit(s3: Any, uploads: Iterable[Upload], check_jpeg: bool = True) -> tuple[dict[str, Audit], Counter[str]]:
+def bucket_audit(
+    s3: Any, uploads: Iterable[Upload], check_jpeg: bool = True, workers: int = 1
+) -> tuple[dict[str, Audit], Counter[str]]:
     """Classify every upload; fail on LOST/AMBIGUOUS uploads and on objects that belong to no upload."""
+    from concurrent.futures import ThreadPoolExecutor
+
     uploads = list(uploads)
-    results = {item.key: audit(s3, item, check_jpeg) for item in uploads}
+    with ThreadPoolExecutor(workers) as pool:
+        audits = list(pool.map(lambda item: audit(s3, item, check_jpeg), uploads))
+    results = {item.key: result for item, result in zip(uploads, audits, strict=True)}
     counts = Counter(result.state for result in results.values())
-    broken = [f"{r.key}: {r.state} ({r.detail})" for r in results.values() if r.state not in ("processed", "quarantined", "pending")]
+    broken = [
+        f"{r.key}: {r.state} ({r.detail})"
+        for r in results.values()
+        if r.state not in ("processed", "quarantined", "pending")
+    ]
     assert not broken, "uploads in no (or more than one) end state:\n" + "\n".join(broken)
     expected_objects = set()
     for item in uploads:
@@ -486,3 +496,42 @@ def snapshot(s3: Any, prefix: str) -> dict[str, tuple[str, bytes, dict[str, str]
         response = s3.get_object(Bucket=BUCKET, Key=key)
         out[key] = (response["ETag"], response["Body"].read(), dict(response["Metadata"]))
     return out
+
+
+def install_delete_guard(wire: S3Wire, s3: Any) -> tuple[list[str], list[str]]:
+    """Invariant 1 at the instant the server is about to apply a DeleteObject of an original.
+
+    If the delete is going to succeed (the key holds the If-Match ETag), every rendition must already carry that
+    ETag as source-etag, or the failed/ copy must hold the same bytes with a reason. Returns (violations,
+    originals checked); hooks cannot raise (botocore would treat it as a transport error), so tests assert on them.
+    """
+    violations: list[str] = []
+    checked: list[str] = []
+
+    def guard(operation: str, key: str, request: Any) -> None:
+        if operation != "DeleteObject" or not key.startswith(INCOMING):
+            return
+        wanted = (_header(request, "If-Match") or "").strip('"')
+        current_head = _head(s3, key)
+        if current_head is None:
+            return  # the server answers 404
+        current = current_head["ETag"].strip('"')
+        if not wanted:
+            violations.append(f"unconditional delete of {key}")
+        elif current != wanted:
+            return  # the server answers 412: the newer upload survives
+        checked.append(key)
+        renditions_ok = all(
+            (head := _head(s3, rendition)) is not None and head["Metadata"].get("source-etag") == current
+            for rendition in rendition_keys(key)
+        )
+        quarantined = False
+        moved_head = _head(s3, failed_key(key))
+        if moved_head is not None and moved_head["Metadata"].get("reason"):
+            original = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+            quarantined = s3.get_object(Bucket=BUCKET, Key=failed_key(key))["Body"].read() == original
+        if not (renditions_ok or quarantined):
+            violations.append(f"{key} (etag {current}) deleted before its renditions / failed copy existed")
+
+    wire.observers.append(guard)
+    return violations, checked

@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import botocore.endpoint
@@ -32,6 +31,7 @@ from tests.faults.harness import (
     audit,
     bucket_audit,
     failed_key,
+    install_delete_guard,
     rendition_keys,
     upload,
 )
@@ -68,9 +68,13 @@ class Case:
 
 
 # Calls one upload makes, in order (call number = which call of that operation).
-PROCESSED_CALLS = [("GetObject", 1)] + [
-    (operation, n) for n in (1, 2, 3) for operation in ("HeadObject", "PutObject")
-] + [("DeleteObject", 1)]
+# processed: GET the original; HEAD it again (is it still the object at its key?); per rendition HEAD + PUT;
+# DELETE the original.
+PROCESSED_CALLS = (
+    [("GetObject", 1), ("HeadObject", 1)]
+    + [call for n in (1, 2, 3) for call in (("HeadObject", n + 1), ("PutObject", n))]
+    + [("DeleteObject", 1)]
+)
 REJECTED_CALLS = [("GetObject", 1), ("CopyObject", 1), ("DeleteObject", 1)]
 
 CASES = [
@@ -96,49 +100,8 @@ def rig(s3: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
     wire.attach(service.storage.client)
     sleeper = InstantSleep()
     monkeypatch.setattr(botocore.endpoint, "time", sleeper)
-    violations: list[str] = []
-    checked: list[str] = []
-
-    def delete_guard(operation: str, key: str, request: Any) -> None:
-        """Invariant 1, at the instant the server is about to apply a delete of an original."""
-        if operation != "DeleteObject" or not key.startswith("incoming/"):
-            return
-        wanted = (request.headers.get("If-Match") or b"").strip()
-        wanted = (wanted.decode() if isinstance(wanted, bytes) else wanted).strip('"')
-        try:
-            current = s3.head_object(Bucket=BUCKET, Key=key)["ETag"].strip('"')
-        except Exception:
-            return  # nothing to delete: the server answers 404
-        if not wanted:
-            violations.append(f"unconditional delete of {key}")
-        if current != wanted:
-            return  # the server answers 412: the newer upload survives
-        checked.append(key)
-        renditions_ok = all(
-            _source_etag(s3, rendition) == current for rendition in rendition_keys(key)
-        )
-        quarantined = _quarantined_copy(s3, key, current)
-        if not (renditions_ok or quarantined):
-            violations.append(f"{key} (etag {current}) deleted before its renditions/failed copy existed")
-
-    wire.observers.append(delete_guard)
+    violations, checked = install_delete_guard(wire, s3)
     yield Rig(s3, wire, sleeper, violations, checked)
-
-
-def _source_etag(s3: Any, key: str) -> str | None:
-    try:
-        return s3.head_object(Bucket=BUCKET, Key=key)["Metadata"].get("source-etag")
-    except Exception:
-        return None
-
-
-def _quarantined_copy(s3: Any, key: str, etag: str) -> bool:
-    try:
-        original = s3.get_object(Bucket=BUCKET, Key=key, IfMatch=f'"{etag}"')["Body"].read()
-        moved = s3.get_object(Bucket=BUCKET, Key=failed_key(key))
-    except Exception:
-        return False
-    return moved["Body"].read() == original and bool(moved["Metadata"].get("reason"))
 
 
 def make_upload(s3: Any, case_id: str, path: str) -> Upload:
@@ -148,17 +111,24 @@ def make_upload(s3: Any, case_id: str, path: str) -> Upload:
 
 
 def test_retry_configuration_is_what_the_matrix_assumes() -> None:
+    """storage.RETRY_CONFIG says standard mode, max_attempts=5 (retries); botocore rewrites that dict in place to
+    total_max_attempts=6 once a client is built, so accept either spelling of the same 6 attempts."""
     from image_optimizer.storage import RETRY_CONFIG
 
-    assert RETRY_CONFIG.retries == {"mode": "standard", "max_attempts": 5}
+    retries = dict(getattr(RETRY_CONFIG, "retries"))  # noqa: B009 - Config attributes are untyped
+    assert retries.get("mode") == "standard"
+    assert retries.get("total_max_attempts", retries.get("max_attempts", -1) + 1) == MAX_ATTEMPTS
     client = handler.get_service.__wrapped__().storage.client
-    assert client.meta.config.retries["mode"] == "standard"
+    client_retries = getattr(client.meta.config, "retries")  # noqa: B009
+    assert client_retries["mode"] == "standard" and client_retries["total_max_attempts"] == MAX_ATTEMPTS
 
 
 def test_matrix_size(capsys: pytest.CaptureFixture[str]) -> None:
     with capsys.disabled():
-        print(f"\n[fault matrix] {len(CASES)} cases: {len(PROCESSED_CALLS)} call points on the processed path + "
-              f"{len(REJECTED_CALLS)} on the rejected path, x {len(KINDS)} kinds {sorted(KINDS)} x 2 modes (once, always)")
+        print(
+            f"\n[fault matrix] {len(CASES)} cases: {len(PROCESSED_CALLS)} call points on the processed path + "
+            f"{len(REJECTED_CALLS)} on the rejected path, x {len(KINDS)} kinds {sorted(KINDS)} x 2 modes (once, always)"
+        )
     assert len(CASES) >= 40
     assert len({case.id for case in CASES}) == len(CASES)
 
@@ -250,19 +220,27 @@ def test_broken_download_is_transient_not_a_corrupt_image(kind: str, image: str,
 FIXTURES = ROOT / "tests" / "fixtures"
 
 
-def _permanent_inputs() -> list[tuple[str, str, bytes, str]]:
+def _permanent_inputs() -> list[Any]:
     image = jpeg_bytes(gradient(400, 300))
-    return [
+    rows = [
         ("text", "incoming/perm/text.jpg", b"A text file: spoofed!\n", "unsupported_format"),
         ("truncated", "incoming/perm/truncated.jpg", (FIXTURES / "truncated_jpeg_pillow.jpg").read_bytes(), ""),
-        ("corrupt_png", "incoming/perm/corrupt.png", (FIXTURES / "corrupt_png_missing_idat_xdtn0g01.png").read_bytes(), ""),
+        (
+            "corrupt_png",
+            "incoming/perm/corrupt.png",
+            (FIXTURES / "corrupt_png_missing_idat_xdtn0g01.png").read_bytes(),
+            "",
+        ),
         ("half_jpeg", "incoming/perm/half.jpg", image[: len(image) // 3], ""),
         ("empty", "incoming/perm/empty.jpg", b"", ""),
     ]
+    return [pytest.param(*row, id=row[0]) for row in rows]
 
 
-@pytest.mark.parametrize("name,key,data,kind", _permanent_inputs(), ids=lambda v: v if isinstance(v, str) and "/" not in v and len(v) < 20 else "")
-def test_permanent_rejection_is_never_retried(name: str, key: str, data: bytes, kind: str, rig: Rig, context: Any) -> None:
+@pytest.mark.parametrize("name,key,data,kind", _permanent_inputs())
+def test_permanent_rejection_is_never_retried(
+    name: str, key: str, data: bytes, kind: str, rig: Rig, context: Any
+) -> None:
     s3, wire = rig.s3, rig.wire
     item = upload(s3, key, data, "quarantined")
     [result] = handler.lambda_handler(item.event, context)["results"]
@@ -270,7 +248,11 @@ def test_permanent_rejection_is_never_retried(name: str, key: str, data: bytes, 
     if kind:
         assert result["error_kind"] == kind
     assert rig.sleeper.delays == []
-    assert [(a.operation, a.attempt) for a in wire.attempts] == [("GetObject", 1), ("CopyObject", 1), ("DeleteObject", 1)]
+    assert [(a.operation, a.attempt) for a in wire.attempts] == [
+        ("GetObject", 1),
+        ("CopyObject", 1),
+        ("DeleteObject", 1),
+    ]
     assert bucket_audit(s3, [item])[1] == {"quarantined": 1}
     assert not rig.guard_violations
 
@@ -307,17 +289,22 @@ def test_copy_source_if_match_is_enforced_like_s3(rig: Rig) -> None:
     """moto ignores x-amz-copy-source-if-match; the wire emulates S3's 412 so stale copies are caught."""
     from botocore.exceptions import ClientError
 
-    s3, wire = rig.s3, rig.wire
+    s3 = rig.s3
     client = handler.get_service().storage.client
     s3.put_object(Bucket=BUCKET, Key="incoming/c.jpg", Body=b"one")
     with pytest.raises(ClientError) as error:
         client.copy_object(
-            Bucket=BUCKET, Key="failed/c.jpg", CopySource={"Bucket": BUCKET, "Key": "incoming/c.jpg"},
+            Bucket=BUCKET,
+            Key="failed/c.jpg",
+            CopySource={"Bucket": BUCKET, "Key": "incoming/c.jpg"},
             CopySourceIfMatch='"0123"',
         )
     assert error.value.response["Error"]["Code"] == "PreconditionFailed"
     etag = s3.head_object(Bucket=BUCKET, Key="incoming/c.jpg")["ETag"]
     client.copy_object(
-        Bucket=BUCKET, Key="failed/c.jpg", CopySource={"Bucket": BUCKET, "Key": "incoming/c.jpg"}, CopySourceIfMatch=etag
+        Bucket=BUCKET,
+        Key="failed/c.jpg",
+        CopySource={"Bucket": BUCKET, "Key": "incoming/c.jpg"},
+        CopySourceIfMatch=etag,
     )
     assert s3.get_object(Bucket=BUCKET, Key="failed/c.jpg")["Body"].read() == b"one"

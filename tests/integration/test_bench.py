@@ -14,7 +14,12 @@ from tests.conftest import ROOT, SAMPLES_DIR
 def test_make_bench_on_the_samples_writes_a_full_report(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     result = subprocess.run(
-        "make -s bench BENCH_DIR=samples", shell=True, cwd=ROOT, capture_output=True, text=True, timeout=900,
+        "make -s bench BENCH_DIR=samples",
+        shell=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
         env={**os.environ, "BENCH_OUT": str(out)},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -204,3 +204,14 @@ def test_a_region_maps_to_the_same_pixels_in_stored_orientation(orientation: int
     box = (2, 3, 17, 11)  # deliberately off-centre
     mapped = tuple(int(v) for v in _box_to_stored(box, upright.size, orientation))
     assert np.array_equal(np.asarray(orient(stored.crop(mapped), orientation)), np.asarray(upright.crop(box)))
+
+
+def test_crop_boxes_stay_inside_the_image_for_every_size() -> None:
+    # Floating point once put the box a hair outside (247 px: 150 / (150/247) = 247.00000000000003).
+    from image_optimizer.pipeline import crop_plan
+
+    for width in range(225, 700, 3):
+        for height in (width, width * 2 // 3, width * 3 // 2):
+            (left, top, right, bottom), size = crop_plan(width, height, 150, 150)
+            assert 0 <= left <= right <= width and 0 <= top <= bottom <= height, (width, height)
+            assert size == (150, 150)
