@@ -171,7 +171,7 @@ class ImageService:
                     replacing=current.etag if current else None,
                 )
                 return
-            except ObjectChanged:
+            except (ObjectChanged, ObjectGone):  # someone wrote or removed it meanwhile (S3 may say 412 or 404)
                 continue
         raise WriteContention(f"{key}: conditional write lost {WRITE_ATTEMPTS} races")
 

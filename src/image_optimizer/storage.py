@@ -56,7 +56,8 @@ class ObjectHead:
 
 def make_s3_client(endpoint_url: str | None = None) -> S3Client:
     """One client per container; botocore itself honours AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_S3."""
-    client: S3Client = boto3.client("s3", endpoint_url=endpoint_url, config=RETRY_CONFIG)
+    # A session of its own: boto3's default session caches the credentials it first resolved, for the process.
+    client: S3Client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=RETRY_CONFIG)
     return client
 
 
@@ -190,4 +191,4 @@ class S3Storage:
 
 def make_client(service: str, endpoint_url: str | None = None) -> Any:
     """Clients for the local tooling (SQS of the embedded emulator), so boto3 stays imported here only."""
-    return boto3.client(service, endpoint_url=endpoint_url, config=RETRY_CONFIG)  # type: ignore[call-overload]
+    return boto3.session.Session().client(service, endpoint_url=endpoint_url, config=RETRY_CONFIG)  # type: ignore[call-overload]
