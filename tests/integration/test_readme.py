@@ -29,7 +29,15 @@ RUN_HERE = {
 }
 # Run elsewhere: CI runs `make test` (a superset of `make unit` and `make test-infra`); tests/integration/test_local.py
 # runs `make run` and `make invoke-local` for every event file.
-RUN_ELSEWHERE = {"make run", "make test", "make unit", "make test-infra", "make invoke-local EVENT=events/s3-put.json"}
+RUN_ELSEWHERE = {
+    "make run",
+    "make test",
+    "make unit",
+    "make test-infra",
+    "make invoke-local EVENT=events/s3-put.json",
+    "make bench BENCH_DIR=samples",  # tests/integration/test_bench.py runs both
+    "make bench",
+}
 NEEDS_AWS_OR_DOCKER = re.compile(r"needs (AWS|Docker|an AWS account)", re.IGNORECASE)
 
 
