@@ -3,27 +3,13 @@ the corpus suite when the corpus is absent. No timing is asserted: timing goals 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.integration.test_bench import run_bench
 
 
 def test_make_bench_on_the_default_corpus_photos(tmp_path: Path) -> None:
-    out = tmp_path / "bench.json"
-    result = subprocess.run(
-        "make -s bench",
-        shell=True,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1200,
-        env={**os.environ, "BENCH_OUT": str(out)},
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    report = json.loads(out.read_text())
+    report, _ = run_bench("make -s bench", tmp_path / "bench.json")
     names = [row["image"] for row in report["images"]]
     assert sum(name.endswith(".jpg") for name in names) == 7 and any(name.endswith(".heic") for name in names)
     summary = report["summary"]
