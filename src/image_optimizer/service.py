@@ -103,7 +103,9 @@ class ImageService:
         try:
             result = self.optimizer(original.data, settings.pipeline)
         except ImageRejected as rejection:
-            return self._reject(ref, original.etag, rejection, len(original.data), original.version_id)
+            return self._reject(
+                ref, original.etag, rejection, len(original.data), original.version_id, original.content_type
+            )
 
         try:
             outputs = self._write_renditions(ref, original, result)
@@ -179,7 +181,13 @@ class ImageService:
         return ImageTooLarge(f"upload is {size} bytes, over the limit MAX_INPUT_BYTES={self.settings.max_input_bytes}")
 
     def _reject(
-        self, ref: ObjectRef, etag: str | None, rejection: ImageRejected, size: int, version_id: str | None = None
+        self,
+        ref: ObjectRef,
+        etag: str | None,
+        rejection: ImageRejected,
+        size: int,
+        version_id: str | None = None,
+        content_type: str | None = None,
     ) -> Outcome:
         """Move the original to FAILED_PREFIX (copy, then delete) with the reason in its metadata."""
         settings = self.settings
@@ -191,7 +199,15 @@ class ImageService:
             "source-key": metadata_value(ref.key),
         }
         try:
-            self.storage.copy(ref.bucket, ref.key, target, etag=etag, version_id=version_id, metadata=metadata)
+            self.storage.copy(
+                ref.bucket,
+                ref.key,
+                target,
+                etag=etag,
+                version_id=version_id,
+                metadata=metadata,
+                content_type=content_type,
+            )
         except ObjectGone:
             return Outcome("skipped", ref.bucket, ref.key, "original no longer exists (already moved)")
         except ObjectChanged:

@@ -156,10 +156,12 @@ class S3Storage:
         etag: str | None,
         version_id: str | None,
         metadata: dict[str, str],
+        content_type: str | None = None,
     ) -> None:
-        """Server-side copy of exactly that upload, with new metadata."""
+        """Server-side copy of exactly that upload, with new metadata (REPLACE drops the Content-Type unless
+        it is given again)."""
         source: CopySourceTypeDef = {"Bucket": bucket, "Key": source_key}
-        request: dict[str, Any] = {}
+        request: dict[str, Any] = {"ContentType": content_type} if content_type else {}
         if version_id:
             source["VersionId"] = version_id
         elif etag:

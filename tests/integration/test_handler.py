@@ -145,11 +145,14 @@ def test_s3_test_event_placeholder_and_non_create_events_are_ignored(s3: Any, co
 
 
 def test_non_image_moves_to_failed_with_the_reason(s3: Any, context: Any) -> None:
-    event = put(s3, "incoming/docs/notes.jpg", b"A text file: spoofed!\n")
+    body = b"A text file: spoofed!\n"
+    response = s3.put_object(Bucket=BUCKET, Key="incoming/docs/notes.jpg", Body=body, ContentType="image/jpeg")
+    event = s3_event("incoming/docs/notes.jpg", response["ETag"].strip('"'), len(body))
     [result] = handler.lambda_handler(event, context)["results"]
     assert result["status"] == "rejected" and result["error_kind"] == "unsupported_format"
     assert keys(s3) == ["failed/docs/notes.jpg"]
     moved = s3.get_object(Bucket=BUCKET, Key="failed/docs/notes.jpg")
+    assert moved["ContentType"] == "image/jpeg"  # what the client claimed, kept for whoever inspects it
     assert moved["Body"].read() == b"A text file: spoofed!\n"
     assert moved["Metadata"]["error-kind"] == "unsupported_format"
     assert "text" in moved["Metadata"]["reason"]
