@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             out=args.out,
         )
-    return local.invoke_local(args.event, image=args.image)
+    from .local_invoke import invoke_local
+
+    return invoke_local(args.event, image=args.image)
 
 
 if __name__ == "__main__":

@@ -73,7 +73,7 @@ EXPECTED_OUTPUTS = {
 
 @pytest.mark.parametrize("path", EVENT_FILES, ids=lambda path: path.name)
 def test_every_sample_event_is_handled(path: Path, s3: Any, context: Any) -> None:
-    from image_optimizer.local import stage_event
+    from image_optimizer.local_invoke import stage_event
 
     # Given the event file with a real image under each key it names
     event = json.loads(path.read_text())
