@@ -96,6 +96,7 @@ def test_build_artifacts(builds, arch):
     fn = build / FUNCTION_ID
     layer = build / LAYER_ID / "python"
     assert (fn / "image_optimizer" / "handler.py").is_file()
+    assert (fn / "image_optimizer" / "profiles" / "FOGRA39L_coated.icc").is_file()  # default CMYK profile ships
     assert (fn / "aws_lambda_powertools").is_dir()
     assert not list(fn.rglob("__pycache__")), "artifacts should not carry bytecode"
     assert (layer / "PIL").is_dir()
