@@ -1,8 +1,6 @@
 """`sam build` without Docker or python3.12, for both architectures, plus an import smoke test.
 
 One build per architecture is shared by all tests of this module (module-scoped fixture).
-If src/image_optimizer/handler.py does not exist yet, the build runs on a temporary copy of the
-project with a throwaway stub handler (never written into src/).
 """
 
 from __future__ import annotations
@@ -29,27 +27,10 @@ HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64":
 BUILD_TIMEOUT = 900
 
 
-def _project_dir(tmp_root: Path) -> Path:
-    if (PROJECT_ROOT / "src" / "image_optimizer" / "handler.py").exists():
-        return PROJECT_ROOT
-    copy = tmp_root / "project"
-    if not copy.exists():
-        copy.mkdir(parents=True)
-        shutil.copy2(PROJECT_ROOT / "template.yaml", copy / "template.yaml")
-        ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-        for name in ("src", "layers", "requirements"):
-            shutil.copytree(PROJECT_ROOT / name, copy / name, ignore=ignore)
-        pkg = copy / "src" / "image_optimizer"
-        pkg.mkdir(parents=True, exist_ok=True)
-        (pkg / "__init__.py").touch()
-        (pkg / "handler.py").write_text("def lambda_handler(event, context):  # test stub\n    return None\n")
-    return copy
-
-
 def _sam_build(arch: str, tmp_root: Path) -> Path:
     sam = venv_tool("sam")
     assert sam, "sam CLI not found"
-    project = _project_dir(tmp_root)
+    project = PROJECT_ROOT
     build_dir = tmp_root / f"build-{arch}" / "build"  # build.toml lands in build-<arch>/
     env = tool_env()
     env.pop("LAMBDA_ARCH", None)  # the architecture must come from the template parameter only
