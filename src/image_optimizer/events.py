@@ -1,17 +1,20 @@
-"""Every supported event shape -> the same ObjectRef (or a reason to ignore the record)."""
+"""Every supported event shape -> the same ObjectRef (or a reason to ignore the record).
+
+Powertools' data classes are imported on the first event, not at import: their package loads every event
+type (~25 ms of a cold start)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, S3Event
-from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import S3BatchOperationTask
-from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
-
 from .service import ObjectRef
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import S3BatchOperationTask
+    from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ def from_s3_notification(event: dict[str, Any]) -> list[Parsed]:
     """An S3 notification (direct, or the body of an SQS message). Keys arrive URL-encoded (`+` is a space)."""
     if is_s3_test_event(event):
         return [Ignored("s3:TestEvent")]
+    from aws_lambda_powertools.utilities.data_classes import S3Event
+
     return [_from_s3_record(record) for record in S3Event(event).records]
 
 
@@ -52,6 +57,8 @@ def _from_s3_record(record: S3EventRecord) -> Parsed:
 
 def from_eventbridge(event: dict[str, Any]) -> list[Parsed]:
     """EventBridge "Object Created" from S3: the key in `detail` is not URL-encoded."""
+    from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+
     parsed = EventBridgeEvent(event)
     if parsed.detail_type != "Object Created":
         return [Ignored(f"not an Object Created event ({parsed.detail_type})")]

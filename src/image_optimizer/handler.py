@@ -10,11 +10,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.data_classes import S3BatchOperationEvent
-from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
-    S3BatchOperationResponse,
-    S3BatchOperationResponseRecord,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import events
@@ -108,6 +103,12 @@ def sqs_record_handler(record: SQSRecord) -> list[dict[str, Any]]:
 
 def batch_operation(event: dict[str, Any]) -> dict[str, Any]:
     """S3 Batch Operations: one result per task. Rejections are permanent; anything else is retried."""
+    from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+        S3BatchOperationEvent,
+        S3BatchOperationResponse,
+        S3BatchOperationResponseRecord,
+    )
+
     batch = S3BatchOperationEvent(event)
     response = S3BatchOperationResponse(batch.invocation_schema_version, batch.invocation_id, "PermanentFailure")
     for task in batch.tasks:

@@ -5,7 +5,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-LAZY = ["aws_xray_sdk", "pillow_heif", "PIL.ImageCms", "aws_lambda_powertools.utilities.batch", "moto", "numpy"]
+LAZY = [
+    "aws_xray_sdk",
+    "pillow_heif",
+    "PIL.ImageCms",
+    "aws_lambda_powertools.utilities.batch",
+    "aws_lambda_powertools.utilities.data_classes",
+    "moto",
+    "numpy",
+]
 
 
 def loaded_after(code: str) -> dict[str, bool]:
