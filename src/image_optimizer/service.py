@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from . import pipeline
@@ -29,6 +29,7 @@ class WriteContention(Exception):
 Status = Literal["processed", "rejected", "ignored", "skipped"]
 Optimizer = Callable[[bytes, PipelineConfig], pipeline.OptimizedImage]
 JPEG = "image/jpeg"
+STALE = "stale event: the key holds a newer upload with its own event"
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class ImageService:
     def process(self, ref: ObjectRef) -> Outcome:
         started = time.perf_counter()
         outcome = self._process(ref)
-        return Outcome(**{**outcome.__dict__, "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
+        return replace(outcome, duration_ms=round((time.perf_counter() - started) * 1000, 1))
 
     def _process(self, ref: ObjectRef) -> Outcome:
         settings = self.settings
@@ -95,9 +96,7 @@ class ImageService:
         except ObjectGone:
             return Outcome("skipped", ref.bucket, ref.key, "original no longer exists (already processed or moved)")
         except ObjectChanged:
-            return Outcome(
-                "skipped", ref.bucket, ref.key, "stale event: the key holds a newer upload with its own event"
-            )
+            return Outcome("skipped", ref.bucket, ref.key, STALE)
         except ObjectTooLarge as error:
             return self._reject(ref, ref.etag, self._too_large(error.size), error.size)
         try:
@@ -211,9 +210,7 @@ class ImageService:
         except ObjectGone:
             return Outcome("skipped", ref.bucket, ref.key, "original no longer exists (already moved)")
         except ObjectChanged:
-            return Outcome(
-                "skipped", ref.bucket, ref.key, "stale event: the key holds a newer upload with its own event"
-            )
+            return Outcome("skipped", ref.bucket, ref.key, STALE)
         with contextlib.suppress(ObjectChanged, ObjectGone):
             self.storage.delete(ref.bucket, ref.key, etag=etag)
         return Outcome(
