@@ -59,6 +59,11 @@ def _srgb() -> ImageCms.ImageCmsProfile:
 DEFAULT_CMYK_PROFILE = Path(__file__).with_name("profiles") / "FOGRA39L_coated.icc"
 
 
+@lru_cache(maxsize=1)
+def _default_cmyk_profile() -> bytes:
+    return DEFAULT_CMYK_PROFILE.read_bytes()
+
+
 @lru_cache(maxsize=32)
 def _transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTransform | None:
     # ImageCms is imported on the first tagged image only; transforms are cached per profile.
@@ -92,7 +97,7 @@ def to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
 
 def cmyk_to_rgb(image: Image.Image) -> Image.Image:
     """CMYK without a usable profile: convert as FOGRA39 coated offset (ISO Coated v2), the usual press default."""
-    transform = _transform(DEFAULT_CMYK_PROFILE.read_bytes(), "CMYK", "RGB")
+    transform = _transform(_default_cmyk_profile(), "CMYK", "RGB")
     if transform is None:  # the bundled profile is missing: fall back to the plain device conversion
         return image.convert("RGB")
     converted = transform.apply(image)
