@@ -37,7 +37,9 @@ _KNOWN_OTHERS: tuple[tuple[bytes, str], ...] = (
     (b"qoif", "QOI"),
 )
 # Pillow names per sniffed format (MPO is Pillow's name for multi-picture JPEGs).
-_DECODERS = {"JPEG": ["JPEG", "MPO"], "HEIF": ["HEIF"], "AVIF": ["AVIF"]}
+# The JPEG opener itself returns an MPO image for multi-picture files; "MPO" has no opener of its own, and
+# naming it makes Pillow raise KeyError on a broken JPEG header instead of a parse error.
+_DECODERS = {"JPEG": ["JPEG"], "HEIF": ["HEIF"], "AVIF": ["AVIF"]}
 SUPPORTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "HEIF", "AVIF")
 
 
@@ -108,7 +110,7 @@ def open_image(data: bytes, *, max_pixels: int) -> Decoded:
         raise ImageTooLarge(f"{kind} declares more pixels than the limit MAX_PIXELS={max_pixels}") from None
     except UnidentifiedImageError:
         raise CorruptImage(f"corrupt {kind}: the header is not valid {kind}") from None
-    except (SyntaxError, OSError, ValueError, EOFError, struct.error) as error:
+    except (SyntaxError, OSError, ValueError, EOFError, struct.error, KeyError) as error:
         if "too large" in str(error).lower():
             raise ImageTooLarge(
                 f"{kind} metadata chunk decompresses to more data than allowed (a decompression bomb)"

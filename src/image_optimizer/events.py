@@ -56,7 +56,7 @@ def _from_s3_record(record: S3EventRecord) -> Parsed:
 
 
 def from_eventbridge(event: dict[str, Any]) -> list[Parsed]:
-    """EventBridge "Object Created" from S3: the key in `detail` is not URL-encoded."""
+    """EventBridge "Object Created" from S3."""
     from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
 
     parsed = EventBridgeEvent(event)
@@ -67,7 +67,7 @@ def from_eventbridge(event: dict[str, Any]) -> list[Parsed]:
     return [
         ObjectRef(
             bucket=detail["bucket"]["name"],
-            key=obj["key"],
+            key=unquote_plus(obj["key"]),  # URL-encoded as in S3 notifications (Powertools decodes it too)
             etag=obj.get("etag") or None,
             version_id=obj.get("version-id") or None,
             size=obj.get("size"),

@@ -47,7 +47,7 @@ def stage_event(s3: Any, event: dict[str, Any], image: Path) -> set[str]:
 
     def stage_eventbridge(message: dict[str, Any]) -> None:
         detail = message["detail"]
-        detail["object"].update(upload(detail["bucket"]["name"], detail["object"]["key"]))
+        detail["object"].update(upload(detail["bucket"]["name"], unquote_plus(detail["object"]["key"])))
         detail["object"].pop("version-id", None)
 
     if "tasks" in event:  # S3 Batch Operations

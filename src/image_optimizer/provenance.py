@@ -66,6 +66,9 @@ def judge(existing: dict[str, str], mine: Source) -> Verdict:
         # Something newer replaced this upload at its key: it owns the outputs, whatever the clocks say
         # (timestamps have one-second resolution, and Batch Operations events carry no sequencer).
         return Verdict.NEWER_EXISTS
+    if existing.get("source-key") != metadata_value(mine.key):
+        # Another key (photo.png vs photo.jpg) maps to the same outputs; sequencers only order events of one key.
+        return Verdict.WRITE
     theirs_sequencer = existing.get("source-sequencer")
     if theirs_sequencer and mine.sequencer:
         newer = _sequencer_key(theirs_sequencer) > _sequencer_key(mine.sequencer)

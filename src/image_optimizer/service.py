@@ -97,8 +97,8 @@ class ImageService:
             return Outcome("skipped", ref.bucket, ref.key, "original no longer exists (already processed or moved)")
         except ObjectChanged:
             return Outcome("skipped", ref.bucket, ref.key, STALE)
-        except ObjectTooLarge as error:
-            return self._reject(ref, ref.etag, self._too_large(error.size), error.size)
+        except ObjectTooLarge as error:  # the copy and delete stay conditional on the upload that was read
+            return self._reject(ref, error.etag, self._too_large(error.size), error.size, error.version_id)
         try:
             result = self.optimizer(original.data, settings.pipeline)
         except ImageRejected as rejection:
@@ -156,7 +156,10 @@ class ImageService:
         """Check what is there, then write conditionally on it: a race lost to another writer is re-decided."""
         for _ in range(WRITE_ATTEMPTS):
             current = self.storage.head(bucket, key)
-            verdict = judge(current.metadata, source) if current else Verdict.WRITE
+            if current:
+                verdict = judge(current.metadata, source)
+            else:  # nothing there yet: only an upload still at its key may publish (a replaced one never does)
+                verdict = Verdict.WRITE if source.current else Verdict.NEWER_EXISTS
             if verdict is Verdict.SAME:
                 return  # an earlier attempt of this same upload wrote it: no second write
             if verdict is Verdict.NEWER_EXISTS:

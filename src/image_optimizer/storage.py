@@ -33,9 +33,11 @@ class ObjectChanged(Exception):
 
 
 class ObjectTooLarge(Exception):
-    def __init__(self, size: int) -> None:
+    """Over the byte limit, found without downloading the body; carries which upload that was."""
+
+    def __init__(self, size: int, etag: str, version_id: str | None) -> None:
         super().__init__(f"{size} bytes")
-        self.size = size
+        self.size, self.etag, self.version_id = size, etag, version_id
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ class S3Storage:
         size = response.get("ContentLength", 0)
         if size > max_bytes:
             body.close()
-            raise ObjectTooLarge(size)
+            raise ObjectTooLarge(size, response["ETag"], response.get("VersionId"))
         with body:
             data = body.read()
         modified = response.get("LastModified")

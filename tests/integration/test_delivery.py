@@ -162,3 +162,59 @@ def test_writes_to_media_never_trigger_processing(s3: Any, context: Any) -> None
     [outcome] = handler.lambda_handler(s3_event("media/loop.jpg", etag, 100), context)["results"]
     assert outcome["status"] == "ignored"
     assert keys(s3) == ["media/loop.jpg", "media/loop_small.jpg", "media/loop_thumb.jpg"]
+
+
+def test_names_differing_only_in_extension_both_complete(s3: Any, context: Any) -> None:
+    # photo.png and photo.jpg share outputs; sequencers order events of one key only, so neither may strand
+    # the other's original in incoming/: the last one processed wins.
+    first = with_sequencer(put(s3, "incoming/photo.png", png_bytes(gradient(400, 300))), "0066A0000000000001")
+    second = with_sequencer(put(s3, "incoming/photo.jpg", jpeg_bytes(gradient(300, 400))), "0055F0000000000001")
+    assert handler.lambda_handler(first, context)["results"][0]["status"] == "processed"
+    assert handler.lambda_handler(second, context)["results"][0]["status"] == "processed"
+    assert keys(s3, "incoming/") == []
+    assert s3.head_object(Bucket=BUCKET, Key="media/photo.jpg")["Metadata"]["source-key"] == "incoming/photo.jpg"
+
+
+def test_oversized_upload_without_size_in_the_event_is_moved_conditionally(s3: Any, context: Any) -> None:
+    # Batch Operations tasks carry neither size nor ETag: the limit is found from GetObject's headers.
+    data = jpeg_bytes(gradient(400, 300))
+    s3.put_object(Bucket=BUCKET, Key="incoming/big.jpg", Body=data)
+    service = handler.get_service()
+    copies: list[dict[str, Any]] = []
+    real_copy = service.storage.client.copy_object
+
+    def recording_copy(**kwargs: Any) -> Any:
+        copies.append(kwargs)
+        return real_copy(**kwargs)
+
+    from dataclasses import replace
+
+    with (
+        mock.patch.object(service, "settings", replace(service.settings, max_input_bytes=100)),
+        mock.patch.object(service.storage.client, "copy_object", side_effect=recording_copy),
+    ):
+        response = handler.lambda_handler(batch_event("2.0", "incoming/big.jpg"), context)
+    assert response["results"][0]["resultCode"] == "PermanentFailure"
+    assert keys(s3) == ["failed/big.jpg"]
+    assert copies and copies[0]["CopySourceIfMatch"].strip('"') == s3.head_object(Bucket=BUCKET, Key="failed/big.jpg")[
+        "ETag"
+    ].strip('"')
+
+
+def test_a_late_event_for_a_replaced_version_publishes_nothing(s3: Any, context: Any) -> None:
+    # Versioned bucket: A (good) is replaced by B (not an image); B is quarantined; A's late event can still read
+    # A by version id, but A is no longer the object at its key, so it must not create renditions.
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    a = s3.put_object(Bucket=BUCKET, Key="incoming/p.png", Body=png_bytes(gradient(400, 300)))
+    b = s3.put_object(Bucket=BUCKET, Key="incoming/p.png", Body=b"not an image")
+
+    def event(response: dict[str, Any], sequencer: str) -> dict[str, Any]:
+        built = with_sequencer(s3_event("incoming/p.png", response["ETag"].strip('"'), 100), sequencer)
+        built["Records"][0]["s3"]["object"]["versionId"] = response["VersionId"]
+        return built
+
+    assert handler.lambda_handler(event(b, "02"), context)["results"][0]["status"] == "rejected"
+    late = handler.lambda_handler(event(a, "01"), context)["results"][0]
+    assert late["status"] == "skipped"
+    assert keys(s3, "media/") == []
+    assert keys(s3, "failed/") == ["failed/p.png"]

@@ -174,6 +174,7 @@ def test_tiny_and_extreme_inputs_give_at_least_one_pixel() -> None:
         (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", UnsupportedFormat, "PDF"),
         (b"8BPS\x00\x01" + bytes(40), UnsupportedFormat, "PSD"),
         (b"\x89PNG\r\n\x1a\n" + bytes(30), CorruptImage, "corrupt PNG"),
+        (b"\xff\xd8\xff\xe0" + bytes(100), CorruptImage, "corrupt JPEG"),
     ],
 )
 def test_non_images_are_rejected_with_one_clear_line(data: bytes, error: type[ImageRejected], words: str) -> None:
