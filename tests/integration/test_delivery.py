@@ -13,6 +13,19 @@ from tests.conftest import BUCKET, gradient, jpeg_bytes, keys, png_bytes
 from tests.integration.test_handler import put, s3_event
 
 
+def get_fails_for(failing_key: str, error: Exception) -> Any:
+    """The service's GetObject raises `error` for one key (a transient S3 failure) and works for the rest."""
+    service = handler.get_service()
+    real_get = service.storage.get
+
+    def get(bucket: str, key: str, **kwargs: Any) -> Any:
+        if key == failing_key:
+            raise error
+        return real_get(bucket, key, **kwargs)
+
+    return mock.patch.object(service.storage, "get", side_effect=get)
+
+
 def sqs_event(*bodies: str) -> dict[str, Any]:
     return {
         "Records": [
@@ -36,16 +49,8 @@ def test_sqs_batch_reports_only_the_failed_message(s3: Any, context: Any) -> Non
     good = put(s3, "incoming/a.png", png_bytes(gradient(400, 300)))
     bad_image = put(s3, "incoming/b.jpg", b"not an image at all")
     flaky = put(s3, "incoming/c.png", png_bytes(gradient(300, 300)))
-    service = handler.get_service()
-    real_get = service.storage.get
-
-    def failing_get(bucket: str, key: str, **kwargs: Any) -> Any:
-        if key == "incoming/c.png":
-            raise ConnectionError("S3 went away")
-        return real_get(bucket, key, **kwargs)
-
     event = sqs_event(json.dumps(good), json.dumps(bad_image), json.dumps(flaky), "{not json")
-    with mock.patch.object(service.storage, "get", side_effect=failing_get):
+    with get_fails_for("incoming/c.png", ConnectionError("S3 went away")):
         response = handler.lambda_handler(event, context)
     # The transient failure and the unreadable message come back (then go to the DLQ); the rest succeeded.
     assert response == {"batchItemFailures": [{"itemIdentifier": "m2"}, {"itemIdentifier": "m3"}]}
@@ -72,17 +77,9 @@ def test_batch_operations_answer_per_task(version: str, s3: Any, context: Any) -
     s3.put_object(Bucket=BUCKET, Key="incoming/old photo.jpg", Body=jpeg_bytes(gradient(900, 600)))
     s3.put_object(Bucket=BUCKET, Key="incoming/notes.jpg", Body=b"plain text")
     s3.put_object(Bucket=BUCKET, Key="incoming/flaky.jpg", Body=jpeg_bytes(gradient(90, 60)))
-    service = handler.get_service()
-    real_get = service.storage.get
-
-    def failing_get(bucket: str, key: str, **kwargs: Any) -> Any:
-        if key == "incoming/flaky.jpg":
-            raise TimeoutError("read timed out")
-        return real_get(bucket, key, **kwargs)
-
     # S3 Batch Operations sends one task per invocation.
     codes = []
-    with mock.patch.object(service.storage, "get", side_effect=failing_get):
+    with get_fails_for("incoming/flaky.jpg", TimeoutError("read timed out")):
         for key in ("incoming/old+photo.jpg", "incoming/notes.jpg", "incoming/flaky.jpg", "media/x.jpg"):
             response = handler.lambda_handler(batch_event(version, key), context)
             assert response["invocationSchemaVersion"] == version and response["invocationId"] == "inv"

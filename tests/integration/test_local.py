@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.conftest import EVENTS_DIR, ROOT, SAMPLES_DIR, gradient, png_bytes
+from tests.conftest import EVENTS_DIR, ROOT, SAMPLES_DIR, gradient, png_bytes, run_module
 
 SAMPLE_STEMS = sorted(path.stem for path in SAMPLES_DIR.iterdir() if path.suffix in {".jpg", ".png", ".webp", ".heic"})
 
@@ -40,13 +40,7 @@ def test_make_run_with_given_images_exits_1_when_one_is_rejected(tmp_path: Path)
     good.write_bytes(png_bytes(gradient(900, 600)))
     bad = tmp_path / "bad.jpg"
     bad.write_text("<html>not an image</html>")
-    result = subprocess.run(
-        [sys.executable, "-m", "image_optimizer", "run", str(good), str(bad), "--out", str(tmp_path / "out")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
+    result = run_module("run", str(good), str(bad), "--out", str(tmp_path / "out"))
     assert result.returncode == 1
     assert make("run", f"IMAGES={good} {bad}", f"ARGS=--out {tmp_path / 'out2'}").returncode != 0
     assert "rejected" in result.stdout and "HTML" in result.stdout
@@ -98,28 +92,8 @@ def moto_server_process(port: int | None = None) -> Iterator[str]:
 def test_run_against_a_separate_s3_server_process(tmp_path: Path) -> None:
     with moto_server_process() as endpoint:
         env = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}
-        images = (
-            [str(SAMPLES_DIR / f"{SAMPLE_STEMS[0]}.jpg")] if (SAMPLES_DIR / f"{SAMPLE_STEMS[0]}.jpg").exists() else []
-        )
-        images = images or [str(next(SAMPLES_DIR.glob("*.jpg")))]
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "image_optimizer",
-                "run",
-                *images,
-                "--endpoint-url",
-                endpoint,
-                "--out",
-                str(tmp_path),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            cwd=ROOT,
-        )
+        images = [str(sorted(SAMPLES_DIR.glob("*.jpg"))[0])]
+        result = run_module("run", *images, "--endpoint-url", endpoint, "--out", str(tmp_path), env=env, timeout=120)
         assert result.returncode == 0, result.stdout + result.stderr
         import boto3
 

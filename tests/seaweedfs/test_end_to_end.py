@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -26,7 +24,7 @@ from image_optimizer import handler
 from image_optimizer.local import s3_event
 from image_optimizer.provenance import metadata_value
 from image_optimizer.specs import output_key
-from tests.conftest import ROOT, SAMPLES_DIR, FakeContext, gradient, jpeg_bytes, png_bytes
+from tests.conftest import SAMPLES_DIR, FakeContext, gradient, jpeg_bytes, png_bytes, run_module
 from tests.seaweedfs.conftest import SeaweedS3
 
 pytestmark = pytest.mark.server
@@ -484,25 +482,17 @@ def test_cli_run_against_seaweedfs(seaweedfs: SeaweedS3, s3: Any, bucket: str, t
     for variable in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
         env.pop(variable, None)
     out = tmp_path / "out"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "image_optimizer",
-            "run",
-            str(SAMPLES_DIR / "kodim03.png"),
-            "--endpoint-url",
-            seaweedfs.endpoint,
-            "--bucket",
-            bucket,
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
+    result = run_module(
+        "run",
+        str(SAMPLES_DIR / "kodim03.png"),
+        "--endpoint-url",
+        seaweedfs.endpoint,
+        "--bucket",
+        bucket,
+        "--out",
+        str(out),
         env=env,
         timeout=180,
-        cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1/1 uploads reached an end state" in result.stdout

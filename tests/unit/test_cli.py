@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from PIL import Image
 
 from image_optimizer.pipeline import optimize
-from tests.conftest import gradient, jpeg_bytes, png_bytes
+from tests.conftest import gradient, jpeg_bytes, png_bytes, run_module
 
-
-def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "image_optimizer", *args], capture_output=True, text=True, env=env)
+cli = run_module
 
 
 def test_json_report_files_and_exit_status_1_when_one_input_is_rejected(tmp_path: Path) -> None:
