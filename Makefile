@@ -31,8 +31,8 @@ test-infra: $(STAMP)
 	$(PY) -m pytest tests/infrastructure
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff check src tests examples benchmarks
+	$(VENV)/bin/ruff format --check src tests examples benchmarks
 	$(VENV)/bin/mypy
 
 run: $(STAMP)

@@ -16,7 +16,7 @@ from . import events
 from .observability import logger, metrics, traced_handler
 from .service import ImageService, ObjectRef, Outcome
 from .settings import get_settings
-from .storage import S3Storage, make_s3_client
+from .storage import EventPublisher, S3Storage, make_s3_client
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch import BatchProcessor
@@ -40,7 +40,8 @@ def get_sqs_processor() -> BatchProcessor:
 @lru_cache(maxsize=1)
 def get_service() -> ImageService:
     """Created on first use and kept for the container's life (one boto3 client per container)."""
-    return ImageService(S3Storage(make_s3_client()), settings)
+    publisher = EventPublisher(settings.event_bus_name) if settings.event_bus_name else None
+    return ImageService(S3Storage(make_s3_client()), settings, publisher=publisher)
 
 
 def handle_ref(ref: ObjectRef) -> Outcome:

@@ -5,15 +5,15 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Literal
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
 
 from . import pipeline
 from .errors import ImageRejected, ImageTooLarge
 from .provenance import Source, Verdict, config_fingerprint, judge, metadata_value
 from .settings import Settings
-from .specs import PipelineConfig, output_key
-from .storage import ObjectChanged, ObjectGone, ObjectTooLarge, S3Storage, StoredObject
+from .specs import MAIN, PipelineConfig, output_key
+from .storage import EventPublisher, ObjectChanged, ObjectGone, ObjectTooLarge, S3Storage, StoredObject
 
 WRITE_ATTEMPTS = 3  # conditional writes that lost a race are re-decided this many times, then retried later
 
@@ -70,10 +70,17 @@ class Outcome:
 
 
 class ImageService:
-    def __init__(self, storage: S3Storage, settings: Settings, optimizer: Optimizer = pipeline.optimize) -> None:
+    def __init__(
+        self,
+        storage: S3Storage,
+        settings: Settings,
+        optimizer: Optimizer = pipeline.optimize,
+        publisher: EventPublisher | None = None,
+    ) -> None:
         self.storage = storage
         self.settings = settings
         self.optimizer = optimizer
+        self.publisher = publisher
         self.fingerprint = config_fingerprint(settings.pipeline)
 
     def process(self, ref: ObjectRef) -> Outcome:
@@ -112,6 +119,21 @@ class ImageService:
             return Outcome(
                 "skipped", ref.bucket, ref.key, "stale event: a newer upload of this key owns the renditions"
             )
+        # Announced before the original goes: a failure here retries the event, so no upload ends unannounced
+        # (a retry may announce it twice; consumers key on sourceKey + sourceEtag).
+        self._announce(
+            "ImageOptimized",
+            ref,
+            original.etag,
+            original.version_id,
+            len(original.data),
+            {
+                "format": result.source_format,
+                "width": result.source_width,
+                "height": result.source_height,
+                "renditions": [asdict(output) for output in outputs],
+            },
+        )
         try:
             # Only now, with every rendition written, may the original go.
             self.storage.delete(ref.bucket, ref.key, etag=original.etag)
@@ -179,6 +201,34 @@ class ImageService:
                 continue
         raise WriteContention(f"{key}: conditional write lost {WRITE_ATTEMPTS} races")
 
+    def _announce(
+        self,
+        detail_type: str,
+        ref: ObjectRef,
+        etag: str | None,
+        version_id: str | None,
+        size: int,
+        specifics: dict[str, Any],
+    ) -> None:
+        """One completion event on EVENT_BUS_NAME, when set. `name` is the main rendition's key relative to
+        OUTPUT_PREFIX: the name a client (the Django storage) stored for this upload."""
+        if self.publisher is None:
+            return
+        settings = self.settings
+        main_key = output_key(
+            ref.key, MAIN, incoming_prefix=settings.incoming_prefix, output_prefix=settings.output_prefix
+        )
+        detail = {
+            "bucket": ref.bucket,
+            "sourceKey": ref.key,
+            "sourceEtag": (etag or "").strip('"'),
+            "sourceVersionId": version_id,
+            "name": main_key[len(settings.output_prefix) :],
+            "bytesIn": size,
+            **specifics,
+        }
+        self.publisher.publish(detail_type, detail, [f"arn:aws:s3:::{ref.bucket}"])
+
     def _too_large(self, size: int) -> ImageTooLarge:
         return ImageTooLarge(f"upload is {size} bytes, over the limit MAX_INPUT_BYTES={self.settings.max_input_bytes}")
 
@@ -214,6 +264,18 @@ class ImageService:
             return Outcome("skipped", ref.bucket, ref.key, "original no longer exists (already moved)")
         except ObjectChanged:
             return Outcome("skipped", ref.bucket, ref.key, STALE)
+        self._announce(
+            "ImageRejected",
+            ref,
+            etag,
+            version_id,
+            size,
+            {
+                "failedKey": target,
+                "reason": rejection.message,
+                "errorKind": rejection.kind,
+            },
+        )
         with contextlib.suppress(ObjectChanged, ObjectGone):
             self.storage.delete(ref.bucket, ref.key, etag=etag)
         return Outcome(

@@ -56,6 +56,12 @@ def _header(value: str) -> str:
     return value
 
 
+def _bus_name(value: str) -> str:
+    if value and not re.fullmatch(r"[/.\-_A-Za-z0-9]{1,256}", value):
+        raise ValueError
+    return value
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "INCOMING_PREFIX",
@@ -109,6 +115,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "CACHE_CONTROL", "public, max-age=86400", "an ASCII header value", "Cache-Control of every rendition", _header
     ),
+    Setting(
+        "EVENT_BUS_NAME",
+        "",
+        "an EventBridge bus name, or empty",
+        "one ImageOptimized / ImageRejected event per upload goes to this bus (empty: none)",
+        _bus_name,
+    ),
 )
 
 
@@ -120,6 +133,7 @@ class Settings:
     cache_control: str
     max_input_bytes: int
     pipeline: PipelineConfig
+    event_bus_name: str = ""
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -147,6 +161,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         failed_prefix=values["FAILED_PREFIX"],
         cache_control=values["CACHE_CONTROL"],
         max_input_bytes=values["MAX_INPUT_BYTES"],
+        event_bus_name=values["EVENT_BUS_NAME"],
         pipeline=PipelineConfig(
             max_width=values["MAX_WIDTH"],
             max_height=values["MAX_HEIGHT"],

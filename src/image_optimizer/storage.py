@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -193,6 +194,36 @@ class S3Storage:
             raise _translate(error) from error
 
 
+class PublishFailed(Exception):
+    """EventBridge did not accept the completion event (transient: the invocation is retried)."""
+
+
+class EventPublisher:
+    """Completion events on an EventBridge bus. The client is created at the first event, so a function
+    without EVENT_BUS_NAME (or a cold start before any upload) never pays for it."""
+
+    SOURCE = "image-optimizer"
+
+    def __init__(self, bus_name: str, client: Any = None) -> None:
+        self.bus_name = bus_name
+        self._client = client
+
+    def publish(self, detail_type: str, detail: dict[str, Any], resources: list[str]) -> None:
+        if self._client is None:
+            self._client = make_client("events")
+        entry = {
+            "EventBusName": self.bus_name,
+            "Source": self.SOURCE,
+            "DetailType": detail_type,
+            "Detail": json.dumps(detail, separators=(",", ":")),
+            "Resources": resources,
+        }
+        response = self._client.put_events(Entries=[entry])
+        if response.get("FailedEntryCount"):
+            failure = response["Entries"][0]
+            raise PublishFailed(f"{detail_type}: {failure.get('ErrorCode')} {failure.get('ErrorMessage')}")
+
+
 def make_client(service: str, endpoint_url: str | None = None) -> Any:
-    """Clients for the local tooling (SQS of the embedded emulator), so boto3 stays imported here only."""
+    """Clients other than S3 (EventBridge; SQS of the local tooling), so boto3 stays imported here only."""
     return boto3.session.Session().client(service, endpoint_url=endpoint_url, config=RETRY_CONFIG)  # type: ignore[call-overload]

@@ -1,0 +1,1 @@
+"""Client-side integrations. Nothing here is imported by the Lambda function."""

@@ -1,0 +1,102 @@
+"""URLs from the shared naming rule, direct browser uploads, and waiting for the function to finish."""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import default_storage
+from django.utils.crypto import get_random_string
+
+from ...specs import MAIN
+from .storage import IncomingImageStorage
+
+POLL_INTERVAL = 0.5
+
+
+class UploadRejected(Exception):
+    """The function moved the upload to failed/ instead of producing renditions."""
+
+    def __init__(self, name: str, key: str, reason: str) -> None:
+        super().__init__(f"{name}: upload rejected ({reason}); the original is at {key}")
+        self.name, self.key, self.reason = name, key, reason
+
+
+def _resolve(name: Any, storage: IncomingImageStorage | None) -> tuple[str, IncomingImageStorage]:
+    """Accept a stored name or a FieldFile (whose own storage wins over the default one)."""
+    if hasattr(name, "storage") and hasattr(name, "name"):
+        storage = storage or name.storage
+        name = name.name
+    storage = storage or default_storage
+    if not isinstance(storage, IncomingImageStorage):
+        raise ImproperlyConfigured(
+            f"{type(storage).__name__} is not an IncomingImageStorage: pass storage= or configure "
+            'STORAGES["default"] with image_optimizer.contrib.django.IncomingImageStorage'
+        )
+    return str(name or ""), storage
+
+
+def rendition_url(name: Any, rendition: str = MAIN, storage: IncomingImageStorage | None = None) -> str:
+    """URL of a rendition (`main` or a thumbnail name) of a stored name; "" for an empty field."""
+    name, storage = _resolve(name, storage)
+    return storage.rendition_url(name, rendition) if name else ""
+
+
+def thumbnail_url(name: Any, thumbnail: str, storage: IncomingImageStorage | None = None) -> str:
+    """URL of the named thumbnail (THUMBNAILS / IMAGE_OPTIMIZER_THUMBNAILS) of a stored name or FieldFile."""
+    return rendition_url(name, thumbnail, storage)
+
+
+def presigned_post(
+    filename: str,
+    content_type: str,
+    max_bytes: int,
+    storage: IncomingImageStorage | None = None,
+    *,
+    upload_to: str = "",
+    expires_in: int = 3600,
+) -> dict[str, Any]:
+    """A browser form upload straight to incoming/, with a key the server chose.
+
+    Returns {"name": the final name to store, "key", "url", "fields"}: the browser POSTs `fields` plus its
+    `file` to `url`. S3 refuses a body over `max_bytes` and a Content-Type not starting with `image/`.
+    The key carries a random suffix: the browser may upload minutes later, so a name merely free now
+    could be taken by then."""
+    if not content_type.startswith("image/"):
+        raise ValueError(f"content_type {content_type!r} is not an image type")
+    if max_bytes < 1:
+        raise ValueError(f"max_bytes must be positive, got {max_bytes}")
+    _, storage = _resolve("", storage)
+    raw = storage.generate_filename(posixpath.join(upload_to, filename))
+    root, extension = posixpath.splitext(raw)
+    raw = storage.get_available_name(f"{root}_{get_random_string(7)}{extension}")
+    key = storage.incoming_key(raw)
+    post = storage.connection.meta.client.generate_presigned_post(
+        Bucket=storage.bucket_name,
+        Key=key,
+        Fields={"Content-Type": content_type},
+        Conditions=[["starts-with", "$Content-Type", "image/"], ["content-length-range", 1, max_bytes]],
+        ExpiresIn=expires_in,
+    )
+    return {"name": storage.final_name(raw), "key": key, "url": post["url"], "fields": post["fields"]}
+
+
+def wait_until_ready(
+    name: Any, timeout: float = 30.0, storage: IncomingImageStorage | None = None, *, interval: float = POLL_INTERVAL
+) -> bool:
+    """Poll until every rendition of the name exists (True) or `timeout` seconds pass (False).
+    Raises UploadRejected as soon as the function has moved the upload to failed/."""
+    name, storage = _resolve(name, storage)
+    deadline = time.monotonic() + timeout
+    while True:
+        if storage.is_ready(name):
+            return True
+        rejected = storage.rejection(name)
+        if rejected:
+            raise UploadRejected(name, *rejected)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False
+        time.sleep(min(interval, remaining))

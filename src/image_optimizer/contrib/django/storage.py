@@ -1,0 +1,216 @@
+"""A django-storages S3 backend that writes raw uploads to INCOMING_PREFIX and names files by their renditions."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import unquote
+
+from botocore.exceptions import ClientError
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation, SuspiciousOperation
+from django.core.files.utils import validate_file_name
+from django.utils.crypto import get_random_string
+from storages.backends.s3 import S3Storage
+from storages.utils import ReadBytesWrapper, clean_name, safe_join
+
+from ...settings import SETTINGS
+from ...specs import MAIN, ThumbnailSpec, parse_thumbnails, rendition_name, stem_of
+
+_DEFAULTS = {setting.name: setting for setting in SETTINGS}
+# Storage option -> (Django setting, the function's setting it must agree with).
+PREFIX_OPTIONS = {
+    "incoming_prefix": ("IMAGE_OPTIMIZER_INCOMING_PREFIX", "INCOMING_PREFIX"),
+    "output_prefix": ("IMAGE_OPTIMIZER_OUTPUT_PREFIX", "OUTPUT_PREFIX"),
+    "failed_prefix": ("IMAGE_OPTIMIZER_FAILED_PREFIX", "FAILED_PREFIX"),
+}
+NAME_ATTEMPTS = 100
+WRITE_ATTEMPTS = 3  # a name taken between the check and the conditional write is re-chosen this many times
+_LOST_RACE = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+
+
+def _django_setting(name: str, default: Any) -> Any:
+    return getattr(django_settings, name, default)
+
+
+class IncomingImageStorage(S3Storage):
+    """Saving writes the raw bytes to `<incoming_prefix><path>/<name>` and returns the final name
+    `<path>/<stem>.jpg`, which is what the model stores; every read (`url`, `open`, `exists`, `size`) is of the
+    rendition under `<output_prefix>`, and `delete` removes all renditions (and a still pending original).
+
+    Names are unique across the incoming, output and failed prefixes: a new upload never replaces another's
+    pending original, renditions or quarantined file, and the raw write itself is conditional (If-None-Match).
+    Objects get no ACL: the bucket stays private and `url()` presigns (AWS_QUERYSTRING_AUTH, the default)."""
+
+    def get_default_settings(self) -> dict[str, Any]:
+        defaults: dict[str, Any] = super().get_default_settings()
+        for option, (django_name, function_name) in PREFIX_OPTIONS.items():
+            defaults[option] = _django_setting(django_name, _DEFAULTS[function_name].default)
+        defaults["thumbnails"] = _django_setting("IMAGE_OPTIMIZER_THUMBNAILS", _DEFAULTS["THUMBNAILS"].default)
+        defaults["file_overwrite"] = False
+        defaults["default_acl"] = None
+        return defaults
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        if self.location:
+            raise ImproperlyConfigured(
+                "IncomingImageStorage: leave `location` (AWS_LOCATION) empty; "
+                "use incoming_prefix / output_prefix (IMAGE_OPTIMIZER_*_PREFIX), the same values as the function's"
+            )
+        for option, (django_name, function_name) in PREFIX_OPTIONS.items():
+            try:
+                _DEFAULTS[function_name].parse(getattr(self, option))
+            except ValueError:
+                raise ImproperlyConfigured(
+                    f"IncomingImageStorage: {option} ({django_name}) = {getattr(self, option)!r}: "
+                    f"expected {_DEFAULTS[function_name].accepted}, as the function's {function_name}"
+                ) from None
+        try:
+            specs = self.thumbnails if isinstance(self.thumbnails, tuple) else parse_thumbnails(self.thumbnails)
+        except ValueError as error:
+            raise ImproperlyConfigured(
+                f"IncomingImageStorage: thumbnails (IMAGE_OPTIMIZER_THUMBNAILS) = {self.thumbnails!r}: {error}"
+            ) from None
+        self.thumbnail_specs: tuple[ThumbnailSpec, ...] = specs
+
+    # ---- the naming rule, shared with the function (image_optimizer.specs) ----
+
+    @property
+    def rendition_names(self) -> tuple[str, ...]:
+        return (MAIN, *(spec.name for spec in self.thumbnail_specs))
+
+    def final_name(self, upload_name: str) -> str:
+        """`photos/cat.png` -> `photos/cat.jpg`: the name of the main rendition, relative to output_prefix."""
+        return rendition_name(stem_of(clean_name(upload_name)), MAIN)
+
+    def rendition_key(self, name: str, rendition: str = MAIN) -> str:
+        """Bucket key of a rendition of a stored (final) name; raises ValueError for an unknown rendition."""
+        if rendition not in self.rendition_names:
+            raise ValueError(f"unknown rendition {rendition!r}; configured: {', '.join(self.rendition_names)}")
+        return self._key(self.output_prefix, rendition_name(stem_of(clean_name(name)), rendition))
+
+    def incoming_key(self, upload_name: str) -> str:
+        return self._key(self.incoming_prefix, clean_name(upload_name))
+
+    def _key(self, prefix: str, name: str) -> str:
+        try:
+            return str(safe_join(prefix, name))
+        except ValueError:
+            raise SuspiciousOperation(f"Attempted access to {name!r} outside {prefix!r} denied.") from None
+
+    # ---- choosing a name ----
+
+    def get_available_name(self, name: str, max_length: int | None = None) -> str:
+        """A raw upload name whose renditions, pending original and quarantined copy would all be new.
+        `max_length` bounds the final name (what the model stores), not the raw one."""
+        name = clean_name(str(name))
+        directory, file_name = posixpath.split(name)
+        if ".." in PurePosixPath(directory).parts:
+            raise SuspiciousFileOperation(f"Detected path traversal attempt in {directory!r}")
+        validate_file_name(file_name)
+        root, extension = posixpath.splitext(file_name)
+        room = None if max_length is None else max_length - len(posixpath.join(directory, "x.jpg")) + 1
+        candidate_root = root[:room]
+        for _ in range(NAME_ATTEMPTS):
+            if candidate_root:
+                candidate = posixpath.join(directory, candidate_root + extension)
+                if self.is_free(candidate):
+                    return candidate
+            suffix = "_" + get_random_string(7)
+            candidate_root = root[: None if room is None else max(0, room - len(suffix))] + suffix
+            if room is not None and len(candidate_root) > room:
+                raise SuspiciousFileOperation(f"no name for {name!r} fits max_length={max_length}")
+        raise SuspiciousFileOperation(f"no free name for {name!r} after {NAME_ATTEMPTS} attempts")
+
+    def is_free(self, upload_name: str) -> bool:
+        stem = stem_of(upload_name)
+        suffixes = [f"_{spec.name}" for spec in self.thumbnail_specs]
+        if any(stem.endswith(suffix) for suffix in suffixes):
+            return False  # its main rendition would be another upload's thumbnail
+        clashing = {stem, *(stem + suffix for suffix in suffixes)}
+        for prefix in (self.incoming_prefix, self.output_prefix, self.failed_prefix):
+            for key in self._keys(self._key(prefix, stem)):
+                if stem_of(key[len(prefix) :]) in clashing:
+                    return False
+        return True
+
+    def _keys(self, prefix: str) -> Iterator[str]:
+        paginator = self.connection.meta.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket_name, Prefix=prefix):
+            for item in page.get("Contents", ()):
+                yield item["Key"]
+
+    # ---- writing: raw bytes to incoming/ ----
+
+    def _save(self, name: str, content: Any) -> str:
+        client = self.connection.meta.client
+        for _ in range(WRITE_ATTEMPTS):
+            key = self.incoming_key(name)
+            params = self._get_write_parameters(key, content)
+            params.pop("ACL", None)  # never public: the bucket serves presigned URLs only
+            content.seek(0)
+            try:
+                client.put_object(
+                    Bucket=self.bucket_name, Key=key, Body=ReadBytesWrapper(content), IfNoneMatch="*", **params
+                )
+                return self.final_name(name)
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") not in _LOST_RACE:
+                    raise
+            name = self.get_available_name(name)  # another upload claimed it since the check: it now shows as taken
+        raise SuspiciousFileOperation(f"could not claim a name for {name!r} in {WRITE_ATTEMPTS} attempts")
+
+    # ---- reading: the main rendition under output_prefix ----
+
+    def url(self, name: str, parameters: Any = None, expire: Any = None, http_method: Any = None) -> str:
+        return self.rendition_url(name, MAIN, parameters, expire, http_method)
+
+    def rendition_url(
+        self, name: str, rendition: str, parameters: Any = None, expire: Any = None, http_method: Any = None
+    ) -> str:
+        return str(super().url(self.rendition_key(name, rendition), parameters, expire, http_method))
+
+    def exists(self, name: str) -> bool:
+        return bool(super().exists(self.rendition_key(name)))
+
+    def _open(self, name: str, mode: str = "rb") -> Any:
+        return super()._open(self.rendition_key(name), mode)
+
+    def size(self, name: str) -> int:
+        return int(super().size(self.rendition_key(name)))
+
+    def get_modified_time(self, name: str) -> Any:
+        return super().get_modified_time(self.rendition_key(name))
+
+    def listdir(self, name: str) -> tuple[list[str], list[str]]:
+        directories, files = super().listdir(self._key(self.output_prefix, clean_name(name)))
+        return directories, files
+
+    # ---- progress of one upload ----
+
+    def is_ready(self, name: str) -> bool:
+        """Done: the main rendition exists and no original with this stem is waiting in incoming/ (the function
+        deletes the original only after every rendition is written)."""
+        return self.exists(name) and not self._originals(self.incoming_prefix, name)
+
+    def rejection(self, name: str) -> tuple[str, str] | None:
+        """(quarantined key, reason) when the upload behind this name was moved to failed/, else None."""
+        for key in self._originals(self.failed_prefix, name):
+            metadata = self.connection.meta.client.head_object(Bucket=self.bucket_name, Key=key)["Metadata"]
+            return key, unquote(metadata.get("reason", "rejected"))
+        return None
+
+    def _originals(self, prefix: str, name: str) -> list[str]:
+        stem = stem_of(clean_name(name))
+        return [key for key in self._keys(self._key(prefix, stem)) if stem_of(key[len(prefix) :]) == stem]
+
+    def delete(self, name: str) -> None:
+        """Every rendition of the name, and its original if it is still waiting in incoming/."""
+        doomed = [self.rendition_key(name, rendition) for rendition in self.rendition_names]
+        doomed += self._originals(self.incoming_prefix, name)
+        self.connection.meta.client.delete_objects(
+            Bucket=self.bucket_name, Delete={"Objects": [{"Key": key} for key in doomed], "Quiet": True}
+        )

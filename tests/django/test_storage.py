@@ -1,0 +1,240 @@
+"""IncomingImageStorage and the helpers, driven through the example site's form, model and template."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+import urllib.request
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.template import Context, Template
+from gallery.models import Photo
+from PIL import Image
+
+from image_optimizer.contrib.django import (
+    IncomingImageStorage,
+    UploadRejected,
+    presigned_post,
+    thumbnail_url,
+    wait_until_ready,
+)
+from tests.conftest import gradient, jpeg_bytes, png_bytes
+from tests.django.conftest import key_of, keys
+
+pytestmark = pytest.mark.django_db
+
+
+def upload(client: Any, name: str, data: bytes, content_type: str = "image/png") -> Photo:
+    before = set(Photo.objects.values_list("pk", flat=True))
+    response = client.post("/", {"title": name, "image": SimpleUploadedFile(name, data, content_type=content_type)})
+    assert response.status_code == 302, response.content.decode()[:2000]
+    (photo,) = Photo.objects.exclude(pk__in=before)
+    return photo
+
+
+def unsupported_image() -> bytes:
+    """A real image (Django's ImageField accepts it) in a format the function refuses: quarantined."""
+    buffer = io.BytesIO()
+    gradient(30, 20).save(buffer, "PPM")
+    return buffer.getvalue()
+
+
+def fetch(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+        return bytes(response.read())
+
+
+def test_a_form_upload_writes_the_raw_file_to_incoming_and_stores_the_final_name(
+    client: Any, bucket: str, s3: Any
+) -> None:
+    data = png_bytes(gradient(900, 600))
+
+    photo = upload(client, "My Cat.png", data)
+
+    assert photo.image.name == "photos/My_Cat.jpg"
+    assert keys(s3, bucket, "") == ["incoming/photos/My_Cat.png"]
+    raw = s3.get_object(Bucket=bucket, Key="incoming/photos/My_Cat.png")
+    assert raw["Body"].read() == data
+    assert raw["ContentType"] == "image/png"
+    grants = s3.get_object_acl(Bucket=bucket, Key="incoming/photos/My_Cat.png")["Grants"]
+    assert [grant["Permission"] for grant in grants] == ["FULL_CONTROL"]  # the owner only: nothing public
+    assert "uri" not in str(grants).lower()
+    assert not photo.ready
+
+
+def test_the_function_writes_exactly_what_the_urls_point_to(
+    client: Any, bucket: str, s3: Any, run_function: Any
+) -> None:
+    photo = upload(client, "holiday.jpg", jpeg_bytes(gradient(1600, 1200)))
+    assert "processing" in client.get("/").content.decode()
+
+    assert run_function() == 1
+
+    photo = Photo.objects.get(pk=photo.pk)
+    urls = {
+        "main": photo.image.url,
+        "thumb": thumbnail_url(photo.image, "thumb"),
+        "small": thumbnail_url(photo.image.name, "small"),
+    }
+    assert sorted(key_of(url, bucket) for url in urls.values()) == keys(s3, bucket, "")
+    sizes = {}
+    for name, url in urls.items():
+        body = fetch(url)
+        assert body == s3.get_object(Bucket=bucket, Key=key_of(url, bucket))["Body"].read()
+        with Image.open(io.BytesIO(body)) as image:
+            assert image.format == "JPEG"
+            sizes[name] = image.size
+    assert sizes == {"main": (750, 562), "thumb": (150, 150), "small": (320, 240)}
+    assert photo.ready and wait_until_ready(photo.image, timeout=0)
+    page = client.get("/").content.decode()
+    assert "processing" not in page
+    for url in urls.values():  # the page shows these very URLs (presigning is deterministic within a second)
+        assert key_of(url, bucket).split("/")[-1] in page
+
+
+def test_names_stay_unique_across_pending_processed_rejected_and_thumbnail_names(
+    client: Any, bucket: str, s3: Any, run_function: Any
+) -> None:
+    first = upload(client, "photo.png", png_bytes(gradient(400, 300)))
+    same_name_pending = upload(client, "photo.png", png_bytes(gradient(401, 300)))
+    other_extension = upload(client, "photo.jpg", jpeg_bytes(gradient(402, 300)), "image/jpeg")
+    thumbnail_lookalike = upload(client, "photo_thumb.png", png_bytes(gradient(403, 300)))
+    run_function()
+    same_name_processed = upload(client, "photo.png", png_bytes(gradient(404, 300)))
+    rejected = upload(client, "scan.ppm", unsupported_image(), "image/x-portable-pixmap")
+    run_function()
+    after_rejection = upload(client, "scan.png", png_bytes(gradient(406, 300)))
+    run_function()
+
+    photos = [first, same_name_pending, other_extension, thumbnail_lookalike, same_name_processed, after_rejection]
+    names = [photo.image.name for photo in photos] + [rejected.image.name]
+    assert len(set(names)) == len(names)
+    assert first.image.name == "photos/photo.jpg"
+    assert rejected.image.name == "photos/scan.jpg" and after_rejection.image.name != "photos/scan.jpg"
+    assert not thumbnail_lookalike.image.name.endswith("_thumb.jpg")
+    # Every upload kept its own renditions: 3 each, and each main is its own upload's width (400, 401, ...).
+    assert len(keys(s3, bucket, "media/")) == 3 * len(photos)
+    for photo, width in zip(photos, [400, 401, 402, 403, 404, 406], strict=True):
+        with Image.open(io.BytesIO(fetch(photo.image.url))) as image:
+            assert image.width == width, photo.image.name
+    assert keys(s3, bucket, "incoming/") == []
+    assert keys(s3, bucket, "failed/") == ["failed/photos/scan.ppm"]
+
+
+def test_a_name_claimed_between_the_check_and_the_write_is_not_overwritten(bucket: str, s3: Any) -> None:
+    s3.put_object(Bucket=bucket, Key="incoming/race.png", Body=b"the other upload")
+    storage = default_storage
+    real = IncomingImageStorage.is_free
+    calls = iter([True])  # the first check misses the other upload, as if it landed just after
+    with mock.patch.object(IncomingImageStorage, "is_free", lambda self, name: next(calls, None) or real(self, name)):
+        name = storage.save("race.png", ContentFile(png_bytes(gradient(20, 20))))
+
+    assert name != "race.jpg" and name.startswith("race_") and name.endswith(".jpg")
+    assert s3.get_object(Bucket=bucket, Key="incoming/race.png")["Body"].read() == b"the other upload"
+
+
+def test_delete_removes_every_rendition_and_a_pending_original(
+    client: Any, bucket: str, s3: Any, run_function: Any
+) -> None:
+    done = upload(client, "done.png", png_bytes(gradient(300, 200)))
+    run_function()
+    waiting = upload(client, "waiting.png", png_bytes(gradient(300, 200)))
+    assert len(keys(s3, bucket, "")) == 4
+
+    done.image.delete(save=False)
+    waiting.image.delete(save=False)
+
+    assert keys(s3, bucket, "") == []
+
+
+def test_wait_until_ready_reports_done_pending_and_rejected(
+    client: Any, bucket: str, s3: Any, run_function: Any
+) -> None:
+    photo = upload(client, "slow.png", png_bytes(gradient(300, 200)))
+    started = time.monotonic()
+    assert wait_until_ready(photo.image, timeout=0.3, interval=0.1) is False
+    assert time.monotonic() - started >= 0.3
+
+    threading.Timer(0.5, run_function).start()
+    assert wait_until_ready(photo.image.name, timeout=30, interval=0.1) is True
+
+    bad = upload(client, "bad.ppm", unsupported_image(), "image/x-portable-pixmap")
+    run_function()
+    with pytest.raises(UploadRejected) as raised:
+        wait_until_ready(bad.image, timeout=30)
+    assert raised.value.key == "failed/photos/bad.ppm"
+    assert raised.value.reason
+    assert Photo.objects.get(pk=bad.pk).rejection == raised.value.reason
+
+
+def test_template_filters_share_the_naming_rule(bucket: str, s3: Any) -> None:
+    photo = Photo(image="albums/2024/beach.jpg")
+    rendered = Template('{% load image_optimizer %}{{ p.image|thumbnail_url:"thumb" }} {{ p.image|rendition_url }}')
+    thumb, main = rendered.render(Context({"p": photo})).split()
+    assert key_of(thumb.replace("&amp;", "&"), bucket) == "media/albums/2024/beach_thumb.jpg"
+    assert key_of(main.replace("&amp;", "&"), bucket) == "media/albums/2024/beach.jpg"
+    with pytest.raises(ValueError, match="unknown rendition 'huge'; configured: main, thumb, small"):
+        thumbnail_url(photo.image, "huge")
+    assert thumbnail_url(Photo().image, "thumb") == ""
+
+
+def test_prefixes_and_thumbnails_come_from_django_settings(bucket: str, settings: Any, s3: Any) -> None:
+    settings.IMAGE_OPTIMIZER_INCOMING_PREFIX = "uploads/"
+    settings.IMAGE_OPTIMIZER_OUTPUT_PREFIX = "public/"
+    settings.IMAGE_OPTIMIZER_THUMBNAILS = "tiny:50x50:crop"
+    settings.STORAGES = {**settings.STORAGES}  # rebuild the storage with the new settings
+
+    name = default_storage.save("a/b.png", ContentFile(png_bytes(gradient(20, 20))))
+
+    assert name == "a/b.jpg"
+    assert keys(s3, bucket, "") == ["uploads/a/b.png"]
+    assert key_of(thumbnail_url(name, "tiny"), bucket) == "public/a/b_tiny.jpg"
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"output_prefix": "media"}, "output_prefix (IMAGE_OPTIMIZER_OUTPUT_PREFIX) = 'media'"),
+        ({"location": "site"}, "leave `location` (AWS_LOCATION) empty"),
+        ({"thumbnails": "thumb:0x0:crop"}, "thumbnails (IMAGE_OPTIMIZER_THUMBNAILS)"),
+    ],
+)
+def test_bad_configuration_names_the_setting(options: dict[str, str], message: str) -> None:
+    with pytest.raises(ImproperlyConfigured) as raised:
+        IncomingImageStorage(bucket_name="b", **options)
+    assert message in str(raised.value)
+
+
+def test_presigned_post_uploads_straight_to_incoming(bucket: str, s3: Any, run_function: Any) -> None:
+    post = presigned_post("Big Photo.jpg", "image/jpeg", 10_000_000, upload_to="photos")
+    assert post["key"] == "incoming/" + post["name"][: -len(".jpg")] + ".jpg"
+    assert post["name"].startswith("photos/Big_Photo_") and post["name"].endswith(".jpg")
+    assert post["fields"]["key"] == post["key"]
+    assert post["fields"]["Content-Type"] == "image/jpeg"
+
+    status = post_form(post, jpeg_bytes(gradient(800, 600)))
+
+    assert status in (200, 201, 204)
+    run_function()
+    assert wait_until_ready(post["name"], timeout=0)
+    with pytest.raises(ValueError, match="not an image type"):
+        presigned_post("page.html", "text/html", 1000)
+
+
+def post_form(post: dict[str, Any], body: bytes, content_type: str | None = None) -> int:
+    """A browser's multipart form POST: the fields, then the file last."""
+    import requests
+
+    fields = dict(post["fields"])
+    if content_type:
+        fields["Content-Type"] = content_type
+    response = requests.post(post["url"], data=fields, files={"file": ("upload", body)}, timeout=30)
+    return response.status_code
