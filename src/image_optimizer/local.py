@@ -60,12 +60,13 @@ def embedded_s3(port: int = 0) -> Iterator[str]:
         server.stop()
 
 
-def point_sdk_at(endpoint: str) -> None:
-    """Lambda's environment, as the handler will read it: the endpoint, a region and (dummy) credentials."""
+def point_sdk_at(endpoint: str, *, embedded: bool) -> None:
+    """Lambda's environment, as the handler will read it: the endpoint, a region and credentials. The embedded
+    emulator gets fixed dummy ones (it accepts any), so real keys from the shell are never used or printed."""
     os.environ["AWS_ENDPOINT_URL"] = endpoint
+    if embedded:
+        os.environ.update({"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"})
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
@@ -227,7 +228,7 @@ def run(images: list[Path], *, watch: bool, endpoint_url: str | None, bucket: st
 def _run_against(
     endpoint: str, images: list[Path], settings: Settings, *, watch: bool, bucket: str, out: Path, embedded: bool
 ) -> int:
-    point_sdk_at(endpoint)
+    point_sdk_at(endpoint, embedded=embedded)
     s3, sqs = make_client("s3", endpoint), make_client("sqs", endpoint)
     ensure_bucket(s3, bucket)
     source: QueueEvents | ListingEvents
@@ -246,20 +247,32 @@ def _run_against(
     print_table(uploads, finished)
     print(f"\n{len(finished)}/{len(uploads)} uploads reached an end state; renditions downloaded to {out}/")
     if watch:
-        _watch(endpoint, bucket, source, settings, out, s3)
+        _watch(endpoint, bucket, source, settings, out, s3, embedded=embedded)
     ok = all(finished.get(key, {}).get("status") == "processed" for key in uploads)
     return 0 if ok else 1
 
 
 def _watch(
-    endpoint: str, bucket: str, source: QueueEvents | ListingEvents, settings: Settings, out: Path, s3: Any
+    endpoint: str,
+    bucket: str,
+    source: QueueEvents | ListingEvents,
+    settings: Settings,
+    out: Path,
+    s3: Any,
+    *,
+    embedded: bool,
 ) -> None:
+    credentials = (
+        f"  export AWS_ACCESS_KEY_ID={os.environ['AWS_ACCESS_KEY_ID']}\n"
+        f"  export AWS_SECRET_ACCESS_KEY={os.environ['AWS_SECRET_ACCESS_KEY']}\n"
+        if embedded
+        else "  (and that server's AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)\n"
+    )
     print(
         "\nWatching for uploads (Ctrl-C to stop). Environment for a Django dev server:\n"
         f"  export AWS_S3_ENDPOINT_URL={endpoint}\n"
         f"  export AWS_STORAGE_BUCKET_NAME={bucket}\n"
-        f"  export AWS_ACCESS_KEY_ID={os.environ['AWS_ACCESS_KEY_ID']}\n"
-        f"  export AWS_SECRET_ACCESS_KEY={os.environ['AWS_SECRET_ACCESS_KEY']}\n"
+        f"{credentials}"
         f"  export AWS_S3_REGION_NAME={os.environ['AWS_DEFAULT_REGION']}\n",
         flush=True,
     )

@@ -17,7 +17,7 @@ def invoke_local(event_path: Path, *, image: Path | None) -> int:
     event = json.loads(event_path.read_text())
     image = image or default_images()[0]
     with embedded_s3() as endpoint:
-        point_sdk_at(endpoint)
+        point_sdk_at(endpoint, embedded=True)
         s3 = make_client("s3", endpoint)
         buckets = stage_event(s3, event, image)
         print(json.dumps(invoke(event), indent=2, default=str))

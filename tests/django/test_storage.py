@@ -238,3 +238,22 @@ def post_form(post: dict[str, Any], body: bytes, content_type: str | None = None
         fields["Content-Type"] = content_type
     response = requests.post(post["url"], data=fields, files={"file": ("upload", body)}, timeout=30)
     return response.status_code
+
+
+def test_the_example_direct_upload_flow(client: Any, bucket: str, s3: Any, run_function: Any) -> None:
+    """What the example page's script does: ask for a presigned POST, upload to S3, report the final name."""
+    refused = client.post(
+        "/direct-upload/", {"filename": "notes.txt", "content_type": "text/plain"}, "application/json"
+    )
+    assert refused.status_code == 400 and "not an image type" in refused.json()["error"]
+
+    ticket = client.post("/direct-upload/", {"filename": "big.jpg", "content_type": "image/jpeg"}, "application/json")
+    assert ticket.status_code == 200
+    assert post_form(ticket.json(), jpeg_bytes(gradient(1200, 900))) == 204
+    done = client.post("/direct-upload/done/", {"name": ticket.json()["name"]}, "application/json")
+    run_function()
+
+    photo = Photo.objects.get(pk=done.json()["id"])
+    assert photo.image.name == ticket.json()["name"]
+    assert photo.ready
+    assert key_of(photo.image.url, bucket) in client.get("/").content.decode()

@@ -143,6 +143,14 @@ def test_bucket_hardening(render):
     assert len(deny["Resource"]) == 2
 
 
+def test_browser_upload_cors_only_for_named_origins(render):
+    assert "CorsConfiguration" not in render().resources["Bucket"]["Properties"]
+    origins = "https://www.example.com,http://127.0.0.1:8000"
+    (rule,) = render(UploadOrigins=origins).resources["Bucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedMethods"] == ["POST"]  # presigned POST uploads; reads go through presigned GET URLs
+    assert rule["AllowedOrigins"] == {"Fn::Split": [",", {"Ref": "UploadOrigins"}]}
+
+
 @pytest.mark.parametrize("name,expected", [("", "computed"), ("my-images", "my-images")])
 def test_bucket_name(render, name, expected):
     r = render(BucketName=name)

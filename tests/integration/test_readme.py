@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import html
+import io
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import boto3
+import requests
+from PIL import Image
 
 from image_optimizer.settings import SETTINGS
 from tests.conftest import EVENTS_DIR, ROOT
@@ -27,6 +33,19 @@ RUN_HERE = {
     "make lint",
     "make build",
 }
+# The README's Django walkthrough, run as one script by test_django_walkthrough_as_written.
+DJANGO_WALKTHROUGH = [
+    "make install",
+    "cd examples/django_site",
+    "export AWS_S3_ENDPOINT_URL=http://127.0.0.1:9000",
+    "export AWS_STORAGE_BUCKET_NAME=image-optimizer-local",
+    "export AWS_ACCESS_KEY_ID=local",
+    "export AWS_SECRET_ACCESS_KEY=local",
+    "export AWS_S3_REGION_NAME=us-east-1",
+    "../../.venv/bin/python manage.py migrate",
+    "../../.venv/bin/python manage.py runserver",
+]
+RUN_HERE |= set(DJANGO_WALKTHROUGH)
 # Run elsewhere: CI runs `make test` (a superset of `make unit` and `make test-infra`); tests/integration/test_local.py
 # runs `make run` and `make invoke-local` for every event file.
 RUN_ELSEWHERE = {
@@ -41,9 +60,13 @@ RUN_ELSEWHERE = {
 NEEDS_AWS_OR_DOCKER = re.compile(r"needs (AWS|Docker|an AWS account)", re.IGNORECASE)
 
 
+def sh_blocks() -> list[str]:
+    return [block.strip() for block in re.findall(r"```sh\n(.*?)```", README, re.DOTALL)]
+
+
 def shown_commands() -> list[tuple[str, str]]:
     commands = []
-    for block in re.findall(r"```sh\n(.*?)```", README, re.DOTALL):
+    for block in sh_blocks():
         for line in block.strip().splitlines():
             command, _, comment = line.partition(" #")
             commands.append((command.strip(), comment.strip()))
@@ -64,6 +87,16 @@ def test_settings_table_matches_the_code() -> None:
     for setting in SETTINGS:
         shown = rows[setting.name].strip()
         assert shown == (f"`{setting.default}`" if setting.default else "(unset)"), setting.name
+
+
+def test_django_settings_table_matches_the_storage() -> None:
+    from image_optimizer.contrib.django.storage import PREFIX_OPTIONS
+
+    rows = re.findall(r"^ *\| `([a-z_]+)` \| `(IMAGE_OPTIMIZER_[A-Z_]+)` \| `([^`]*)` \|", README, re.MULTILINE)
+    defaults = {setting.name: setting.default for setting in SETTINGS}
+    expected = [(option, django, defaults[function]) for option, (django, function) in PREFIX_OPTIONS.items()]
+    expected.append(("thumbnails", "IMAGE_OPTIMIZER_THUMBNAILS", defaults["THUMBNAILS"]))
+    assert rows == expected
 
 
 def test_events_table_lists_every_event_file() -> None:
@@ -91,7 +124,9 @@ def test_make_run_with_images_cli_and_lint_as_written() -> None:
 def test_make_build_as_written() -> None:
     result = run("make build")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert (ROOT / ".aws-sam" / "build" / "ImageOptimizerFunction" / "image_optimizer" / "handler.py").is_file()
+    package = ROOT / ".aws-sam" / "build" / "ImageOptimizerFunction" / "image_optimizer"
+    assert (package / "handler.py").is_file()
+    assert not (package / "contrib").exists()  # the Django extra stays out of the function
 
 
 def s3_client(endpoint: str):  # type: ignore[no-untyped-def]
@@ -100,7 +135,9 @@ def s3_client(endpoint: str):  # type: ignore[no-untyped-def]
     )
 
 
-def test_watch_mode_serves_on_9000_and_processes_new_uploads() -> None:
+@contextlib.contextmanager
+def watching() -> Iterator[str]:
+    """`make run ARGS=--watch` as written; yields what it printed up to and including the Django environment."""
     process = subprocess.Popen(
         "make -s run ARGS=--watch",
         shell=True,
@@ -116,12 +153,19 @@ def test_watch_mode_serves_on_9000_and_processes_new_uploads() -> None:
         output = []
         for line in process.stdout:
             output.append(line)
-            if "Watching for uploads" in line:
+            if "export AWS_S3_REGION_NAME" in line:
                 break
-        text = "".join(output)
-        assert "export AWS_S3_ENDPOINT_URL=http://127.0.0.1:9000" in "".join(
-            output + [process.stdout.readline() for _ in range(3)]
-        ), text
+        yield "".join(output)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGINT)
+        process.wait(timeout=30)
+
+
+def test_watch_mode_serves_on_9000_and_processes_new_uploads() -> None:
+    with watching() as printed:
+        assert "Watching for uploads" in printed
+        assert "export AWS_S3_ENDPOINT_URL=http://127.0.0.1:9000" in printed, printed
         s3 = s3_client("http://127.0.0.1:9000")
         s3.put_object(
             Bucket="image-optimizer-local",
@@ -139,10 +183,70 @@ def test_watch_mode_serves_on_9000_and_processes_new_uploads() -> None:
                 break
             time.sleep(0.5)
         assert sorted(keys) == ["media/later/new.jpg", "media/later/new_small.jpg", "media/later/new_thumb.jpg"]
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=30)
+
+
+def test_django_walkthrough_as_written(tmp_path: Path) -> None:
+    """The README's Django block, run as a script against `make run ARGS=--watch`; then a browser's form upload."""
+    block = next(block for block in sh_blocks() if "manage.py runserver" in block)
+    assert block.splitlines() == DJANGO_WALKTHROUGH
+    with watching() as printed:
+        for line in DJANGO_WALKTHROUGH:
+            if line.startswith("export "):
+                assert f"  {line}\n" in printed, f"make run ARGS=--watch does not print {line!r}:\n{printed}"
+        log = (tmp_path / "site.log").open("w")
+        site = subprocess.Popen(
+            ["bash", "-euc", block],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "DJANGO_DB_PATH": str(tmp_path / "db.sqlite3"), "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            browser = requests.Session()
+            page = poll(lambda: browser.get(SITE, timeout=5), lambda response: response.status_code == 200)
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+            assert token, page.text
+            upload = browser.post(
+                SITE,
+                data={"csrfmiddlewaretoken": token[1], "title": "parrots"},
+                files={"image": ("kodim23.png", (ROOT / "samples" / "kodim03.png").read_bytes(), "image/png")},
+                headers={"Referer": SITE},
+                timeout=30,
+            )
+            assert upload.status_code == 200 and "parrots" in upload.text, upload.text[:3000]
+            shown = poll(lambda: browser.get(SITE, timeout=5), lambda response: 'class="main"' in response.text)
+            sources = dict(re.findall(r'<img class="(main|thumb|small)" src="([^"]+)"', shown.text))
+            assert set(sources) == {"main", "thumb", "small"}, shown.text
+            sizes = {}
+            for name, url in sources.items():
+                response = requests.get(html.unescape(url), timeout=10)
+                assert response.status_code == 200, url
+                with Image.open(io.BytesIO(response.content)) as image:
+                    assert image.format == "JPEG"
+                    sizes[name] = image.size
+            assert sizes == {"main": (750, 500), "thumb": (150, 150), "small": (320, 213)}
+            assert "/media/photos/kodim23.jpg?" in sources["main"]
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(site.pid, signal.SIGTERM)
+            site.wait(timeout=30)
+            log.close()
+        assert "Starting development server at http://127.0.0.1:8000/" in (tmp_path / "site.log").read_text()
+
+
+SITE = "http://127.0.0.1:8000/"
+
+
+def poll(fetch: Callable[[], requests.Response], done: Callable[[requests.Response], bool]) -> requests.Response:
+    deadline = time.monotonic() + 120
+    while True:
+        with contextlib.suppress(requests.ConnectionError):
+            response = fetch()
+            if done(response):
+                return response
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.5)
 
 
 def test_endpoint_url_as_written_against_a_server_on_9000() -> None:

@@ -28,9 +28,18 @@ def index(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def direct_upload(request: HttpRequest) -> JsonResponse:
-    """Large photos skip the web server: the browser asks for a presigned POST, then uploads to S3 itself.
-    The model row is created now with the final name; the page shows it once the function is done."""
+    """Large photos skip the web server: the browser asks here for a presigned POST, uploads to S3 itself,
+    then reports the final name to `direct_upload_done`."""
     body = json.loads(request.body)
-    post = presigned_post(body["filename"], body["content_type"], MAX_UPLOAD_BYTES, upload_to="photos/")
-    Photo.objects.create(title=body.get("title", ""), image=post["name"])
+    try:
+        post = presigned_post(body["filename"], body["content_type"], MAX_UPLOAD_BYTES, upload_to="photos/")
+    except ValueError as error:
+        return JsonResponse({"error": str(error)}, status=400)
     return JsonResponse({"url": post["url"], "fields": post["fields"], "name": post["name"]})
+
+
+@require_POST
+def direct_upload_done(request: HttpRequest) -> JsonResponse:
+    body = json.loads(request.body)
+    photo = Photo.objects.create(title=body.get("title", ""), image=body["name"])
+    return JsonResponse({"id": photo.pk, "name": photo.image.name})
