@@ -33,6 +33,8 @@ _UPRIGHT: dict[int, tuple[Image.Transpose, ...]] = {
 }
 _ORIENTATION_TAG = 0x0112
 REDUCE_GAP = 2.0  # as Pillow's thumbnail(): integer reduction stops at twice the final size
+RESAMPLE = Image.Resampling.LANCZOS
+RESIZE_REDUCING_GAP: float | None = None
 DRAFT_GAP = 1.3  # DCT-scaled JPEG decoding keeps 1.3x the largest rendition: 1.0 visibly softens some photos
 
 
@@ -232,7 +234,7 @@ def resize(image: Image.Image, plan: Plan, scale: tuple[float, float]) -> Image.
     box = (left * scale[0], top * scale[1], right * scale[0], bottom * scale[1])
     if plan.size == image.size and box == (0, 0, image.width, image.height):
         return image
-    return image.resize(plan.size, Image.Resampling.LANCZOS, box=box)
+    return image.resize(plan.size, RESAMPLE, box=box, reducing_gap=RESIZE_REDUCING_GAP)
 
 
 def encode(image: Image.Image, plan: Plan, quality: int) -> Rendition:

@@ -56,28 +56,31 @@ class Rig:
 
 
 @pytest.fixture(params=["shared-client", "client-per-container"])
-def rig(request: pytest.FixtureRequest, s3: Any, context: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Rig]:
+def rig(request: pytest.FixtureRequest, s3: Any, context: Any) -> Iterator[Rig]:
     """shared-client: the handler's one cached service/client used by every thread (as the brief's container);
-    client-per-container: each thread gets its own service and boto3 client, like concurrent Lambda containers."""
-    wire = S3Wire(serialize=True)
-    monkeypatch.setattr(botocore.endpoint, "time", InstantSleep())
-    if request.param == "shared-client":
-        wire.attach(handler.get_service().storage.client)
-    else:
-        local = threading.local()
+    client-per-container: each thread gets its own service and boto3 client, like concurrent Lambda containers.
+    Patches are undone by this fixture itself, before `s3` tears down (an autouse fixture may have created the
+    shared `monkeypatch` earlier, which would undo them only after `s3`'s teardown)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        wire = S3Wire(serialize=True)
+        monkeypatch.setattr(botocore.endpoint, "time", InstantSleep())
+        if request.param == "shared-client":
+            wire.attach(handler.get_service().storage.client)
+        else:
+            local = threading.local()
 
-        def per_thread_service() -> ImageService:
-            if not hasattr(local, "service"):
-                local.service = ImageService(S3Storage(wire.attach(make_s3_client())), handler.settings)
-            service: ImageService = local.service
-            return service
+            def per_thread_service() -> ImageService:
+                if not hasattr(local, "service"):
+                    local.service = ImageService(S3Storage(wire.attach(make_s3_client())), handler.settings)
+                service: ImageService = local.service
+                return service
 
-        monkeypatch.setattr(handler, "get_service", per_thread_service)
-    # a little scheduling noise after each server answer, so the interleavings differ from run to run
-    rng = random.Random(1234)
-    wire.after.append(lambda *_: time.sleep(rng.random() * 0.002))
-    violations, checked = install_delete_guard(wire, s3)
-    yield Rig(s3, wire, violations, checked, context)
+            monkeypatch.setattr(handler, "get_service", per_thread_service)
+        # a little scheduling noise after each server answer, so the interleavings differ from run to run
+        rng = random.Random(1234)
+        wire.after.append(lambda *_: time.sleep(rng.random() * 0.002))
+        violations, checked = install_delete_guard(wire, s3)
+        yield Rig(s3, wire, violations, checked, context)
     assert not violations, violations
 
 

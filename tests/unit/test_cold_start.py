@@ -13,6 +13,9 @@ LAZY = [
     "aws_lambda_powertools.utilities.data_classes",
     "moto",
     "numpy",
+    "django",  # the Django extra is for the site, never the function
+    "storages",
+    "image_optimizer.contrib",
 ]
 
 
