@@ -65,7 +65,9 @@ def point_sdk_at(endpoint: str, *, embedded: bool) -> None:
     emulator gets fixed dummy ones (it accepts any), so real keys from the shell are never used or printed."""
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     if embedded:
-        os.environ.update({"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"})
+        os.environ.update(
+            {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+        )
     os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
