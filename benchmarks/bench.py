@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.baselines import VARIANTS
+from benchmarks.baselines import CONFIG, VARIANTS
 from benchmarks.quality import score
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,6 +109,14 @@ def bench_image(path: Path, reps: int) -> dict[str, Any]:
         "bytes_out": {name: sum(len(part) for part in parts) for name, parts in outputs.items()},
         "main_bytes": {name: len(parts[0]) for name, parts in outputs.items()},
         "ssimulacra2": {name: round(score(data, parts[0]), 2) for name, parts in outputs.items()},
+        # every variant writes main, then the thumbnails in THUMBNAILS order
+        "thumbnail_ssimulacra2": {
+            name: {
+                spec.name: round(score(data, parts[1 + index], crop=spec.fit == "crop"), 2)
+                for index, spec in enumerate(CONFIG.thumbnails)
+            }
+            for name, parts in outputs.items()
+        },
         "peak_rss_mb": {name: round(peak_rss_mb(name, path), 1) if name in variants else None for name in VARIANTS},
     }
     return row
@@ -181,6 +189,13 @@ def summarise(rows: list[dict[str, Any]], imports: dict[str, float]) -> dict[str
         "ssimulacra2 min ours-seed": round(
             min(row["ssimulacra2"]["ours"] - row["ssimulacra2"]["seed"] for row in rows), 2
         ),
+        "thumbnail ssimulacra2 mean ours / seed": {
+            spec.name: [
+                round(statistics.mean(row["thumbnail_ssimulacra2"][name][spec.name] for row in rows), 2)
+                for name in ("ours", "seed")
+            ]
+            for spec in CONFIG.thumbnails
+        },
     }
     twelve = [row["ms"]["ours"] for row in rows if "12mp" in row["image"] and row["image"].endswith(".jpg")]
     if twelve:

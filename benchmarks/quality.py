@@ -35,11 +35,16 @@ def reference_source(data: bytes) -> Image.Image:
     return image.convert("RGB")
 
 
-def score(source: bytes, output: bytes) -> float:
+def score(source: bytes, output: bytes, *, crop: bool = False) -> float:
+    """`crop`: the output is a centred crop of the source (a crop thumbnail), so the reference is one too."""
     from ssimulacra2 import compute_ssimulacra2
 
     out = Image.open(io.BytesIO(output)).convert("RGB")
-    reference = reference_source(source).resize(out.size, Image.Resampling.LANCZOS)
+    full = reference_source(source)
+    if crop:
+        reference = ImageOps.fit(full, out.size, Image.Resampling.LANCZOS)
+    else:
+        reference = full.resize(out.size, Image.Resampling.LANCZOS)
     ref_buffer, out_buffer = io.BytesIO(), io.BytesIO()
     reference.save(ref_buffer, "PNG")
     out.save(out_buffer, "PNG")

@@ -36,6 +36,10 @@ def test_make_bench_on_the_samples_writes_a_full_report(tmp_path: Path) -> None:
         assert row["ms"]["ours"] > 0 and row["ms"]["seed"] > 0 and row["ms"]["floor"] > 0
         assert set(row["peak_rss_mb"]) == {"ours", "seed", "vips", "floor"}
         assert row["ssimulacra2"]["ours"] > 50  # a sane picture, not a blank or shifted one
+        # thumbnails are judged too, each against a reference of its own shape (a crop for the crop thumbnail)
+        assert set(row["thumbnail_ssimulacra2"]["ours"]) == {"thumb", "small"}
+        assert min(row["thumbnail_ssimulacra2"]["ours"].values()) > 40
     summary = report["summary"]
     assert summary["import ratio"] > 0 and "jpeg median ours/vips" in summary
+    assert set(summary["thumbnail ssimulacra2 mean ours / seed"]) == {"thumb", "small"}
     assert "jpeg median ours/floor" in table  # the readable table is printed too
