@@ -53,9 +53,13 @@ def parse_thumbnails(text: str) -> tuple[ThumbnailSpec, ...]:
 
 
 def stem_of(path: str) -> str:
-    """`a/b/my.photo.v2.png` -> `a/b/my.photo.v2` (only the last suffix goes)."""
+    """`a/b/my.photo.v2.png` -> `a/b/my.photo.v2` (only the last suffix goes). A name that would leave no stem
+    (`..png`) keeps all of it."""
     pure = PurePosixPath(path)
-    return str(pure.with_name(pure.stem)) if pure.name else path
+    if not pure.name:
+        return path
+    stem = pure.stem if pure.stem not in ("", ".", "..") else pure.name
+    return str(pure.with_name(stem))
 
 
 def rendition_name(stem: str, rendition: str) -> str:

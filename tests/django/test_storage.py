@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import io
+import re
 import threading
 import time
 import urllib.request
@@ -10,7 +12,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -25,7 +27,7 @@ from image_optimizer.contrib.django import (
     thumbnail_url,
     wait_until_ready,
 )
-from tests.conftest import gradient, jpeg_bytes, png_bytes
+from tests.conftest import SAMPLES_DIR, gradient, jpeg_bytes, png_bytes
 from tests.django.conftest import key_of, keys
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +62,7 @@ def test_a_form_upload_writes_the_raw_file_to_incoming_and_stores_the_final_name
     photo = upload(client, "My Cat.png", data)
 
     assert photo.image.name == "photos/My_Cat.jpg"
-    assert keys(s3, bucket, "") == ["incoming/photos/My_Cat.png"]
+    assert keys(s3, bucket, "") == ["incoming/photos/My_Cat.png", "media/photos/My_Cat.claim"]
     raw = s3.get_object(Bucket=bucket, Key="incoming/photos/My_Cat.png")
     assert raw["Body"].read() == data
     assert raw["ContentType"] == "image/png"
@@ -84,7 +86,12 @@ def test_the_function_writes_exactly_what_the_urls_point_to(
         "thumb": thumbnail_url(photo.image, "thumb"),
         "small": thumbnail_url(photo.image.name, "small"),
     }
-    assert sorted(key_of(url, bucket) for url in urls.values()) == keys(s3, bucket, "")
+    assert sorted(key_of(url, bucket) for url in urls.values()) == keys(s3, bucket, "media/photos/holiday.jpg") + keys(
+        s3, bucket, "media/photos/holiday_"
+    )
+    assert keys(s3, bucket, "") == sorted(
+        [*(key_of(url, bucket) for url in urls.values()), "media/photos/holiday.claim"]
+    )
     sizes = {}
     for name, url in urls.items():
         body = fetch(url)
@@ -96,8 +103,10 @@ def test_the_function_writes_exactly_what_the_urls_point_to(
     assert photo.ready and wait_until_ready(photo.image, timeout=0)
     page = client.get("/").content.decode()
     assert "processing" not in page
-    for url in urls.values():  # the page shows these very URLs (presigning is deterministic within a second)
-        assert key_of(url, bucket).split("/")[-1] in page
+    shown = dict(re.findall(r'<img class="(main|thumb|small)" src="([^"]+)"', page))
+    assert {name: key_of(html.unescape(url), bucket) for name, url in shown.items()} == {
+        name: key_of(url, bucket) for name, url in urls.items()
+    }
 
 
 def test_names_stay_unique_across_pending_processed_rejected_and_thumbnail_names(
@@ -121,7 +130,7 @@ def test_names_stay_unique_across_pending_processed_rejected_and_thumbnail_names
     assert rejected.image.name == "photos/scan.jpg" and after_rejection.image.name != "photos/scan.jpg"
     assert not thumbnail_lookalike.image.name.endswith("_thumb.jpg")
     # Every upload kept its own renditions: 3 each, and each main is its own upload's width (400, 401, ...).
-    assert len(keys(s3, bucket, "media/")) == 3 * len(photos)
+    assert len([key for key in keys(s3, bucket, "media/") if key.endswith(".jpg")]) == 3 * len(photos)
     for photo, width in zip(photos, [400, 401, 402, 403, 404, 406], strict=True):
         with Image.open(io.BytesIO(fetch(photo.image.url))) as image:
             assert image.width == width, photo.image.name
@@ -147,7 +156,7 @@ def test_delete_removes_every_rendition_and_a_pending_original(
     done = upload(client, "done.png", png_bytes(gradient(300, 200)))
     run_function()
     waiting = upload(client, "waiting.png", png_bytes(gradient(300, 200)))
-    assert len(keys(s3, bucket, "")) == 4
+    assert len(keys(s3, bucket, "")) == 6  # 3 renditions + a pending original + the two claims
 
     done.image.delete(save=False)
     waiting.image.delete(save=False)
@@ -195,7 +204,7 @@ def test_prefixes_and_thumbnails_come_from_django_settings(bucket: str, settings
     name = default_storage.save("a/b.png", ContentFile(png_bytes(gradient(20, 20))))
 
     assert name == "a/b.jpg"
-    assert keys(s3, bucket, "") == ["uploads/a/b.png"]
+    assert keys(s3, bucket, "") == ["public/a/b.claim", "uploads/a/b.png"]
     assert key_of(thumbnail_url(name, "tiny"), bucket) == "public/a/b_tiny.jpg"
 
 
@@ -215,8 +224,8 @@ def test_bad_configuration_names_the_setting(options: dict[str, str], message: s
 
 def test_presigned_post_uploads_straight_to_incoming(bucket: str, s3: Any, run_function: Any) -> None:
     post = presigned_post("Big Photo.jpg", "image/jpeg", 10_000_000, upload_to="photos")
-    assert post["key"] == "incoming/" + post["name"][: -len(".jpg")] + ".jpg"
-    assert post["name"].startswith("photos/Big_Photo_") and post["name"].endswith(".jpg")
+    assert post["key"] == "incoming/photos/Big_Photo.jpg"
+    assert post["name"] == "photos/Big_Photo.jpg"
     assert post["fields"]["key"] == post["key"]
     assert post["fields"]["Content-Type"] == "image/jpeg"
 
@@ -241,7 +250,7 @@ def post_form(post: dict[str, Any], body: bytes, content_type: str | None = None
 
 
 def test_the_example_direct_upload_flow(client: Any, bucket: str, s3: Any, run_function: Any) -> None:
-    """What the example page's script does: ask for a presigned POST, upload to S3, report the final name."""
+    """What the example page's script does: ask for a presigned POST, upload to S3, hand back the signed ticket."""
     refused = client.post(
         "/direct-upload/", {"filename": "notes.txt", "content_type": "text/plain"}, "application/json"
     )
@@ -249,11 +258,114 @@ def test_the_example_direct_upload_flow(client: Any, bucket: str, s3: Any, run_f
 
     ticket = client.post("/direct-upload/", {"filename": "big.jpg", "content_type": "image/jpeg"}, "application/json")
     assert ticket.status_code == 200
+    early = client.post("/direct-upload/done/", {"ticket": ticket.json()["ticket"]}, "application/json")
+    assert early.status_code == 400  # nothing uploaded yet
+    forged = client.post("/direct-upload/done/", {"ticket": "photos/someone-else.jpg"}, "application/json")
+    assert forged.status_code == 400  # the browser cannot name another photo
     assert post_form(ticket.json(), jpeg_bytes(gradient(1200, 900))) == 204
-    done = client.post("/direct-upload/done/", {"name": ticket.json()["name"]}, "application/json")
+    done = client.post("/direct-upload/done/", {"ticket": ticket.json()["ticket"]}, "application/json")
+    assert done.status_code == 200
     run_function()
 
     photo = Photo.objects.get(pk=done.json()["id"])
-    assert photo.image.name == ticket.json()["name"]
+    assert photo.image.name == "photos/big.jpg"
     assert photo.ready
-    assert key_of(photo.image.url, bucket) in client.get("/").content.decode()
+    shown = re.search(r'<img class="main" src="([^"]+)"', client.get("/").content.decode())
+    assert shown and key_of(html.unescape(shown[1]), bucket) == "media/photos/big.jpg"
+
+
+def test_concurrent_uploads_of_one_stem_get_different_names(bucket: str, s3: Any) -> None:
+    """photo.png and photo.jpg saved at once: both pass the listing check before either writes; the stem claim
+    lets exactly one keep `photo`."""
+    both_checked = threading.Barrier(2, timeout=10)
+    real = IncomingImageStorage.is_free
+
+    def slow_is_free(self: IncomingImageStorage, name: str) -> bool:
+        free = real(self, name)
+        if name in ("photo.png", "photo.jpg"):
+            both_checked.wait()
+        return free
+
+    names: dict[str, str] = {}
+
+    def save(name: str) -> None:
+        names[name] = default_storage.save(name, ContentFile(png_bytes(gradient(20, 20))))
+
+    with mock.patch.object(IncomingImageStorage, "is_free", slow_is_free):
+        threads = [threading.Thread(target=save, args=(name,)) for name in ("photo.png", "photo.jpg")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+
+    assert sorted(names) == ["photo.jpg", "photo.png"]
+    assert len(set(names.values())) == 2 and "photo.jpg" in names.values()
+
+
+def test_a_rejected_name_stays_taken_after_failed_expires(client: Any, bucket: str, s3: Any, run_function: Any) -> None:
+    rejected = upload(client, "scan.ppm", unsupported_image(), "image/x-portable-pixmap")
+    run_function()
+    s3.delete_object(Bucket=bucket, Key="failed/photos/scan.ppm")  # what the lifecycle rule does after N days
+
+    later = upload(client, "scan.png", png_bytes(gradient(40, 30)))
+
+    assert rejected.image.name == "photos/scan.jpg"
+    assert later.image.name != rejected.image.name  # the old row never shows somebody else's photo
+    rejected.image.delete(save=False)  # deleting the row's file frees the name
+    assert default_storage.get_available_name("photos/scan.gif") == "photos/scan.gif"
+
+
+@pytest.mark.parametrize(("name", "stored"), [("..png", "..png.jpg"), ("cat.", "cat..jpg"), ("a.b.c.png", "a.b.c.jpg")])
+def test_odd_names_get_the_functions_own_final_name(
+    name: str, stored: str, bucket: str, s3: Any, run_function: Any
+) -> None:
+    saved = default_storage.save(name, ContentFile(png_bytes(gradient(40, 30))))
+    run_function()
+    assert saved == stored
+    assert default_storage.is_ready(saved)  # the function wrote exactly the keys this name points to
+
+
+def test_max_length_bounds_the_stored_name_everywhere(bucket: str, s3: Any) -> None:
+    long_name = "x" * 120 + ".png"
+    saved = default_storage.save(long_name, ContentFile(png_bytes(gradient(20, 20))), max_length=100)
+    assert len(saved) <= 100 and saved.endswith(".jpg")
+    with pytest.raises(SuspiciousFileOperation):
+        default_storage.save("d" * 98 + "/a.png", ContentFile(b"x"), max_length=100)
+    post = presigned_post("y" * 150 + ".jpg", "image/jpeg", 1000, upload_to="photos")
+    assert len(post["name"]) <= 100 and post["name"].startswith("photos/y")
+    assert presigned_post("C:\\Users\\me\\cat.jpg", "image/jpeg", 1000)["name"] == "cat.jpg"
+
+
+def test_ready_when_the_function_announces_it(bucket: str, s3: Any, run_function: Any) -> None:
+    """A subscriber that checks `is_ready` on ImageOptimized sees True (the event precedes the delete)."""
+    from image_optimizer import handler
+
+    name = default_storage.save("announced.png", ContentFile(png_bytes(gradient(60, 40))))
+    seen: list[tuple[str, bool]] = []
+
+    class Subscriber:
+        def publish(self, detail_type: str, detail: dict[str, Any], resources: list[str]) -> None:
+            seen.append((detail_type, default_storage.is_ready(detail["name"])))
+
+    service = handler.get_service()
+    with mock.patch.object(service, "publisher", Subscriber()):
+        run_function()
+    assert seen == [("ImageOptimized", True)]
+    assert name == "announced.jpg"
+
+
+def test_delete_reports_what_s3_could_not_delete(bucket: str, s3: Any) -> None:
+    name = default_storage.save("kept.png", ContentFile(png_bytes(gradient(20, 20))))
+    refusal = {"Errors": [{"Key": "media/kept.jpg", "Code": "AccessDenied", "Message": "Access Denied"}]}
+    client = default_storage.connection.meta.client
+    with (
+        mock.patch.object(client, "delete_objects", return_value=refusal),
+        pytest.raises(OSError, match="AccessDenied"),
+    ):
+        default_storage.delete(name)
+
+
+def test_heic_passes_the_forms_image_check(client: Any, bucket: str, s3: Any, run_function: Any) -> None:
+    photo = upload(client, "iphone.heic", (SAMPLES_DIR / "iphone8plus.heic").read_bytes(), "image/heic")
+    run_function()
+    assert photo.image.name == "photos/iphone.jpg" and Photo.objects.get(pk=photo.pk).ready

@@ -29,6 +29,15 @@ def test_stem_of_keeps_directories() -> None:
     assert stem_of("a/b/x.y.z") == "a/b/x.y"
 
 
+def test_a_name_without_a_stem_keeps_all_of_it() -> None:
+    """`..png` has no stem before its suffix: the function once crashed on it (ValueError), and so did the site."""
+    assert stem_of("a/..png") == "a/..png"
+    assert (
+        output_key("incoming/..png", "main", incoming_prefix="incoming/", output_prefix="media/") == "media/..png.jpg"
+    )
+    assert stem_of(".hidden") == ".hidden"
+
+
 def test_thumbnail_specs_parse_in_order() -> None:
     assert parse_thumbnails("thumb:150x150:crop, small:320x240:fit") == (
         ThumbnailSpec("thumb", 150, 150, "crop"),

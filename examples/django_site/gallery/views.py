@@ -1,5 +1,6 @@
 import json
 
+from django.core import signing
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -10,6 +11,7 @@ from .forms import PhotoForm
 from .models import Photo
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+TICKET_SALT = "gallery.direct-upload"
 
 
 def index(request: HttpRequest) -> HttpResponse:
@@ -29,17 +31,25 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_POST
 def direct_upload(request: HttpRequest) -> JsonResponse:
     """Large photos skip the web server: the browser asks here for a presigned POST, uploads to S3 itself,
-    then reports the final name to `direct_upload_done`."""
+    then hands the signed ticket back to `direct_upload_done`."""
     body = json.loads(request.body)
     try:
         post = presigned_post(body["filename"], body["content_type"], MAX_UPLOAD_BYTES, upload_to="photos/")
     except ValueError as error:
         return JsonResponse({"error": str(error)}, status=400)
-    return JsonResponse({"url": post["url"], "fields": post["fields"], "name": post["name"]})
+    ticket = signing.dumps(post["name"], salt=TICKET_SALT)  # the browser cannot name someone else's photo
+    return JsonResponse({"url": post["url"], "fields": post["fields"], "ticket": ticket})
 
 
 @require_POST
 def direct_upload_done(request: HttpRequest) -> JsonResponse:
     body = json.loads(request.body)
-    photo = Photo.objects.create(title=body.get("title", ""), image=body["name"])
+    try:
+        name = signing.loads(body["ticket"], salt=TICKET_SALT, max_age=3600)
+    except signing.BadSignature:
+        return JsonResponse({"error": "bad or expired ticket"}, status=400)
+    storage = Photo._meta.get_field("image").storage
+    if not (storage.pending_originals(name) or storage.is_ready(name)):
+        return JsonResponse({"error": "nothing was uploaded for this ticket"}, status=400)
+    photo, _ = Photo.objects.get_or_create(image=name, defaults={"title": body.get("title", "")})
     return JsonResponse({"id": photo.pk, "name": photo.image.name})

@@ -7,3 +7,9 @@ class ImageOptimizerConfig(AppConfig):
     name = "image_optimizer.contrib.django"
     label = "image_optimizer"
     verbose_name = "image-optimizer"
+
+    def ready(self) -> None:
+        """Django's ImageField checks uploads with Pillow: teach it HEIC/HEIF, which the function accepts."""
+        from pillow_heif import register_heif_opener
+
+        register_heif_opener()

@@ -8,7 +8,6 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import default_storage
-from django.utils.crypto import get_random_string
 
 from ...specs import MAIN
 from .storage import IncomingImageStorage
@@ -56,22 +55,25 @@ def presigned_post(
     storage: IncomingImageStorage | None = None,
     *,
     upload_to: str = "",
-    expires_in: int = 3600,
+    max_length: int = 100,
+    expires_in: int = 600,
 ) -> dict[str, Any]:
-    """A browser form upload straight to incoming/, with a key the server chose.
+    """A browser form upload straight to incoming/, with a key the server chose (and claimed, so the name stays
+    reserved until the browser uploads).
 
-    Returns {"name": the final name to store, "key", "url", "fields"}: the browser POSTs `fields` plus its
-    `file` to `url`. S3 refuses a body over `max_bytes` and a Content-Type not starting with `image/`.
-    The key carries a random suffix: the browser may upload minutes later, so a name merely free now
-    could be taken by then."""
+    Returns {"name": the final name to store (at most `max_length`, FileField's default), "key", "url",
+    "fields"}: the browser POSTs `fields` plus its `file` to `url`. S3 refuses a body over `max_bytes` and a
+    Content-Type not starting with `image/`. S3 POST has no If-None-Match: until `expires_in` runs out the same
+    ticket can upload again and replace the renditions, hence the short default."""
     if not content_type.startswith("image/"):
         raise ValueError(f"content_type {content_type!r} is not an image type")
     if max_bytes < 1:
         raise ValueError(f"max_bytes must be positive, got {max_bytes}")
     _, storage = _resolve("", storage)
-    raw = storage.generate_filename(posixpath.join(upload_to, filename))
-    root, extension = posixpath.splitext(raw)
-    raw = storage.get_available_name(f"{root}_{get_random_string(7)}{extension}")
+    basename = posixpath.basename(filename.replace("\\", "/"))  # a browser's name, not a path of ours
+    raw = storage.get_available_name(
+        storage.generate_filename(posixpath.join(upload_to, basename)), max_length=max_length
+    )
     key = storage.incoming_key(raw)
     post = storage.connection.meta.client.generate_presigned_post(
         Bucket=storage.bucket_name,
@@ -87,7 +89,7 @@ def wait_until_ready(
     name: Any, timeout: float = 30.0, storage: IncomingImageStorage | None = None, *, interval: float = POLL_INTERVAL
 ) -> bool:
     """Poll until every rendition of the name exists (True) or `timeout` seconds pass (False).
-    Raises UploadRejected as soon as the function has moved the upload to failed/."""
+    Raises UploadRejected as soon as the function has moved the upload to failed/ (and no renditions exist)."""
     name, storage = _resolve(name, storage)
     deadline = time.monotonic() + timeout
     while True:

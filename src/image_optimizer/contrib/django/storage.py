@@ -11,6 +11,7 @@ from urllib.parse import unquote
 from botocore.exceptions import ClientError
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured, SuspiciousFileOperation, SuspiciousOperation
+from django.core.files.base import File
 from django.core.files.utils import validate_file_name
 from django.utils.crypto import get_random_string
 from storages.backends.s3 import S3Storage
@@ -27,7 +28,8 @@ PREFIX_OPTIONS = {
     "failed_prefix": ("IMAGE_OPTIMIZER_FAILED_PREFIX", "FAILED_PREFIX"),
 }
 NAME_ATTEMPTS = 100
-WRITE_ATTEMPTS = 3  # a name taken between the check and the conditional write is re-chosen this many times
+WRITE_ATTEMPTS = 3  # a raw key written meanwhile by a client that does not claim names: choose again
+CLAIM_SUFFIX = "claim"
 _LOST_RACE = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 
 
@@ -41,7 +43,8 @@ class IncomingImageStorage(S3Storage):
     rendition under `<output_prefix>`, and `delete` removes all renditions (and a still pending original).
 
     Names are unique across the incoming, output and failed prefixes: a new upload never replaces another's
-    pending original, renditions or quarantined file, and the raw write itself is conditional (If-None-Match).
+    pending original, renditions or quarantined file. Each stem is claimed atomically (`claim_key`) and the raw
+    write itself is conditional (If-None-Match), so concurrent uploads never share a name either.
     Objects get no ACL: the bucket stays private and `url()` presigns (AWS_QUERYSTRING_AUTH, the default)."""
 
     def get_default_settings(self) -> dict[str, Any]:
@@ -101,28 +104,35 @@ class IncomingImageStorage(S3Storage):
         except ValueError:
             raise SuspiciousOperation(f"Attempted access to {name!r} outside {prefix!r} denied.") from None
 
-    # ---- choosing a name ----
+    # ---- choosing and claiming a name ----
+
+    def claim_key(self, upload_name: str) -> str:
+        """`<output_prefix><path>/<stem>.claim`: an empty object created with If-None-Match, so exactly one upload
+        gets a stem however many race for it (whatever their extensions). It outlives a rejected upload's
+        expiring failed/ copy, so a stored name is never handed out again until `delete()` frees it."""
+        return self._key(self.output_prefix, f"{stem_of(clean_name(upload_name))}.{CLAIM_SUFFIX}")
 
     def get_available_name(self, name: str, max_length: int | None = None) -> str:
-        """A raw upload name whose renditions, pending original and quarantined copy would all be new.
-        `max_length` bounds the final name (what the model stores), not the raw one."""
+        """A raw upload name whose stem this storage has now claimed, and whose renditions, pending original and
+        quarantined copy would all be new. `max_length` bounds the final name (what the model stores)."""
         name = clean_name(str(name))
         directory, file_name = posixpath.split(name)
         if ".." in PurePosixPath(directory).parts:
             raise SuspiciousFileOperation(f"Detected path traversal attempt in {directory!r}")
         validate_file_name(file_name)
         root, extension = posixpath.splitext(file_name)
-        room = None if max_length is None else max_length - len(posixpath.join(directory, "x.jpg")) + 1
-        candidate_root = root[:room]
+        candidate_root = root
         for _ in range(NAME_ATTEMPTS):
-            if candidate_root:
-                candidate = posixpath.join(directory, candidate_root + extension)
-                if self.is_free(candidate):
-                    return candidate
-            suffix = "_" + get_random_string(7)
-            candidate_root = root[: None if room is None else max(0, room - len(suffix))] + suffix
-            if room is not None and len(candidate_root) > room:
-                raise SuspiciousFileOperation(f"no name for {name!r} fits max_length={max_length}")
+            candidate = posixpath.join(directory, candidate_root + extension)
+            excess = 0 if max_length is None else len(self.final_name(candidate)) - max_length
+            if excess > 0:
+                if excess >= len(candidate_root):
+                    raise SuspiciousFileOperation(f"no name for {name!r} fits max_length={max_length}")
+                candidate_root = candidate_root[:-excess]
+                continue
+            if self.is_free(candidate) and self._claim(candidate):
+                return candidate
+            candidate_root = f"{root}_{get_random_string(7)}"
         raise SuspiciousFileOperation(f"no free name for {name!r} after {NAME_ATTEMPTS} attempts")
 
     def is_free(self, upload_name: str) -> bool:
@@ -137,6 +147,21 @@ class IncomingImageStorage(S3Storage):
                     return False
         return True
 
+    def _claim(self, upload_name: str) -> bool:
+        return self._put_new(self.claim_key(upload_name), b"", {"ContentType": "application/x-empty"})
+
+    def _put_new(self, key: str, body: Any, params: dict[str, Any]) -> bool:
+        """PutObject only if the key is new (If-None-Match: *); False when another writer got there first."""
+        try:
+            self.connection.meta.client.put_object(
+                Bucket=self.bucket_name, Key=key, Body=body, IfNoneMatch="*", **params
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in _LOST_RACE:
+                return False
+            raise
+        return True
+
     def _keys(self, prefix: str) -> Iterator[str]:
         paginator = self.connection.meta.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket_name, Prefix=prefix):
@@ -145,23 +170,33 @@ class IncomingImageStorage(S3Storage):
 
     # ---- writing: raw bytes to incoming/ ----
 
-    def _save(self, name: str, content: Any) -> str:
-        client = self.connection.meta.client
+    def save(self, name: str | None, content: Any, max_length: int | None = None) -> str:
+        """As Storage.save, but the stored name is the final one, and a raw key taken meanwhile by a client that
+        does not claim names (a plain PUT) means another name, not an overwrite."""
+        if name is None:
+            name = content.name
+        if not hasattr(content, "chunks"):
+            content = File(content, name)
+        validate_file_name(name, allow_relative_path=True)
         for _ in range(WRITE_ATTEMPTS):
-            key = self.incoming_key(name)
-            params = self._get_write_parameters(key, content)
-            params.pop("ACL", None)  # never public: the bucket serves presigned URLs only
-            content.seek(0)
-            try:
-                client.put_object(
-                    Bucket=self.bucket_name, Key=key, Body=ReadBytesWrapper(content), IfNoneMatch="*", **params
-                )
-                return self.final_name(name)
-            except ClientError as error:
-                if error.response.get("Error", {}).get("Code") not in _LOST_RACE:
-                    raise
-            name = self.get_available_name(name)  # another upload claimed it since the check: it now shows as taken
-        raise SuspiciousFileOperation(f"could not claim a name for {name!r} in {WRITE_ATTEMPTS} attempts")
+            name = self.get_available_name(name, max_length=max_length)
+            if self._write_original(name, content):
+                final = self.final_name(name)
+                validate_file_name(final, allow_relative_path=True)
+                return final
+        raise SuspiciousFileOperation(f"could not write a new original for {name!r} in {WRITE_ATTEMPTS} attempts")
+
+    def _save(self, name: str, content: Any) -> str:
+        if not self._write_original(name, content):
+            raise FileExistsError(f"{self.incoming_key(name)} already exists")
+        return self.final_name(name)
+
+    def _write_original(self, name: str, content: Any) -> bool:
+        key = self.incoming_key(name)
+        params = self._get_write_parameters(key, content)
+        params.pop("ACL", None)  # never public: the bucket serves presigned URLs only
+        content.seek(0)
+        return self._put_new(key, ReadBytesWrapper(content), params)
 
     # ---- reading: the main rendition under output_prefix ----
 
@@ -192,9 +227,15 @@ class IncomingImageStorage(S3Storage):
     # ---- progress of one upload ----
 
     def is_ready(self, name: str) -> bool:
-        """Done: the main rendition exists and no original with this stem is waiting in incoming/ (the function
-        deletes the original only after every rendition is written)."""
-        return self.exists(name) and not self._originals(self.incoming_prefix, name)
+        """Every rendition exists (one HEAD each; true by the time the function announces ImageOptimized)."""
+        return all(super(IncomingImageStorage, self).exists(key) for key in self.rendition_keys(name))
+
+    def rendition_keys(self, name: str) -> list[str]:
+        return [self.rendition_key(name, rendition) for rendition in self.rendition_names]
+
+    def pending_originals(self, name: str) -> list[str]:
+        """Keys in incoming/ with this name's stem: uploads the function has not finished yet."""
+        return self._originals(self.incoming_prefix, name)
 
     def rejection(self, name: str) -> tuple[str, str] | None:
         """(quarantined key, reason) when the upload behind this name was moved to failed/, else None."""
@@ -208,9 +249,12 @@ class IncomingImageStorage(S3Storage):
         return [key for key in self._keys(self._key(prefix, stem)) if stem_of(key[len(prefix) :]) == stem]
 
     def delete(self, name: str) -> None:
-        """Every rendition of the name, and its original if it is still waiting in incoming/."""
-        doomed = [self.rendition_key(name, rendition) for rendition in self.rendition_names]
-        doomed += self._originals(self.incoming_prefix, name)
-        self.connection.meta.client.delete_objects(
+        """Every rendition of the name, its original if it is still waiting in incoming/, and its claim (the name
+        is free again afterwards). S3 answers 200 with per-key errors: any of them raises."""
+        doomed = [*self.rendition_keys(name), *self.pending_originals(name), self.claim_key(name)]
+        response = self.connection.meta.client.delete_objects(
             Bucket=self.bucket_name, Delete={"Objects": [{"Key": key} for key in doomed], "Quiet": True}
         )
+        if response.get("Errors"):
+            failures = ", ".join(f"{error['Key']}: {error.get('Code')}" for error in response["Errors"])
+            raise OSError(f"could not delete {failures}")
