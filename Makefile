@@ -10,6 +10,7 @@ TRIGGER ?= S3
 IMAGES ?=
 ARGS ?=
 BENCH_DIR ?=
+PARAMS ?=
 
 .PHONY: install test unit test-infra lint bench run invoke invoke-local build deploy validate clean
 
@@ -55,7 +56,7 @@ build: $(STAMP)
 
 # Needs an AWS account and credentials.
 deploy: build
-	$(VENV)/bin/sam deploy --parameter-overrides Architecture=$(ARCH) Trigger=$(TRIGGER)
+	$(VENV)/bin/sam deploy --parameter-overrides Architecture=$(ARCH) Trigger=$(TRIGGER) $(PARAMS)
 
 # Benchmark (not a test): BENCH_DIR overrides the image folder; writes bench.json and prints a table.
 bench: $(STAMP)

@@ -318,3 +318,22 @@ def test_prefixes_only_come_from_parameters(template):
     text = json.dumps(body)
     for literal in ("incoming/", "media/", "failed/"):
         assert literal not in text, literal
+
+
+def test_make_deploy_passes_extra_parameters():
+    """`make deploy PARAMS=...` (shown in the README; deploying needs AWS) hands them to sam deploy."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    plan = subprocess.run(
+        ["make", "-n", "deploy", "PARAMS=EventBusName=default UploadOrigins=https://www.example.com"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert (
+        "sam deploy --parameter-overrides Architecture=arm64 Trigger=S3 EventBusName=default"
+        " UploadOrigins=https://www.example.com" in plan
+    )
