@@ -331,8 +331,12 @@ def test_max_length_bounds_the_stored_name_everywhere(bucket: str, s3: Any) -> N
     assert len(saved) <= 100 and saved.endswith(".jpg")
     with pytest.raises(SuspiciousFileOperation):
         default_storage.save("d" * 98 + "/a.png", ContentFile(b"x"), max_length=100)
+    again = default_storage.save(long_name, ContentFile(png_bytes(gradient(20, 20))), max_length=100)
+    assert again != saved and len(again) <= 100  # the same long name twice: trimmed, then made unique
     post = presigned_post("y" * 150 + ".jpg", "image/jpeg", 1000, upload_to="photos")
     assert len(post["name"]) <= 100 and post["name"].startswith("photos/y")
+    second = presigned_post("y" * 150 + ".jpg", "image/jpeg", 1000, upload_to="photos")
+    assert second["name"] != post["name"] and len(second["name"]) <= 100
     assert presigned_post("C:\\Users\\me\\cat.jpg", "image/jpeg", 1000)["name"] == "cat.jpg"
 
 
@@ -369,3 +373,34 @@ def test_heic_passes_the_forms_image_check(client: Any, bucket: str, s3: Any, ru
     photo = upload(client, "iphone.heic", (SAMPLES_DIR / "iphone8plus.heic").read_bytes(), "image/heic")
     run_function()
     assert photo.image.name == "photos/iphone.jpg" and Photo.objects.get(pk=photo.pk).ready
+
+
+def test_a_failed_raw_write_releases_its_claim(bucket: str, s3: Any) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> bool:
+        raise ConnectionError("network down")
+
+    with mock.patch.object(IncomingImageStorage, "_write_original", refuse), pytest.raises(ConnectionError):
+        default_storage.save("cat.png", ContentFile(png_bytes(gradient(20, 20))))
+    assert keys(s3, bucket, "") == []
+    assert default_storage.save("cat.png", ContentFile(png_bytes(gradient(20, 20)))) == "cat.jpg"
+
+
+def test_choosing_a_name_alone_claims_nothing_and_listings_hide_claims(bucket: str, s3: Any) -> None:
+    assert default_storage.get_available_name("fish.png") == "fish.png"
+    assert keys(s3, bucket, "") == []
+    default_storage.save("dir/eel.png", ContentFile(png_bytes(gradient(20, 20))))
+    assert keys(s3, bucket, "media/") == ["media/dir/eel.claim"]
+    assert default_storage.listdir("dir") == ([], [])
+
+
+def test_a_direct_upload_the_function_rejects_still_gets_its_row(
+    client: Any, bucket: str, s3: Any, run_function: Any
+) -> None:
+    ticket = client.post(
+        "/direct-upload/", {"filename": "scan.ppm", "content_type": "image/x-portable-pixmap"}, "application/json"
+    ).json()
+    assert post_form(ticket, unsupported_image()) == 204
+    run_function()  # quarantined before the browser reports back
+    done = client.post("/direct-upload/done/", {"ticket": ticket["ticket"]}, "application/json")
+    assert done.status_code == 200
+    assert 'class="rejected"' in client.get("/").content.decode()

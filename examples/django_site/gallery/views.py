@@ -49,7 +49,7 @@ def direct_upload_done(request: HttpRequest) -> JsonResponse:
     except signing.BadSignature:
         return JsonResponse({"error": "bad or expired ticket"}, status=400)
     storage = Photo._meta.get_field("image").storage
-    if not (storage.pending_originals(name) or storage.is_ready(name)):
+    if not (storage.pending_originals(name) or storage.is_ready(name) or storage.rejection(name)):
         return JsonResponse({"error": "nothing was uploaded for this ticket"}, status=400)
     photo, _ = Photo.objects.get_or_create(image=name, defaults={"title": body.get("title", "")})
     return JsonResponse({"id": photo.pk, "name": photo.image.name})

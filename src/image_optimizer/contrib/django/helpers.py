@@ -58,8 +58,9 @@ def presigned_post(
     max_length: int = 100,
     expires_in: int = 600,
 ) -> dict[str, Any]:
-    """A browser form upload straight to incoming/, with a key the server chose (and claimed, so the name stays
-    reserved until the browser uploads).
+    """A browser form upload straight to incoming/, with a key the server chose and claimed: the name stays
+    reserved whether or not the browser ever uploads (until `storage.delete(name)`), so issue tickets to users
+    you know (behind login, rate-limited), as you would any write.
 
     Returns {"name": the final name to store (at most `max_length`, FileField's default), "key", "url",
     "fields"}: the browser POSTs `fields` plus its `file` to `url`. S3 refuses a body over `max_bytes` and a
@@ -71,7 +72,7 @@ def presigned_post(
         raise ValueError(f"max_bytes must be positive, got {max_bytes}")
     _, storage = _resolve("", storage)
     basename = posixpath.basename(filename.replace("\\", "/"))  # a browser's name, not a path of ours
-    raw = storage.get_available_name(
+    raw = storage.claim_available_name(
         storage.generate_filename(posixpath.join(upload_to, basename)), max_length=max_length
     )
     key = storage.incoming_key(raw)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import posixpath
 from collections.abc import Iterator
 from pathlib import PurePosixPath
@@ -113,26 +114,33 @@ class IncomingImageStorage(S3Storage):
         return self._key(self.output_prefix, f"{stem_of(clean_name(upload_name))}.{CLAIM_SUFFIX}")
 
     def get_available_name(self, name: str, max_length: int | None = None) -> str:
-        """A raw upload name whose stem this storage has now claimed, and whose renditions, pending original and
-        quarantined copy would all be new. `max_length` bounds the final name (what the model stores)."""
+        """A raw upload name that is free now (see `is_free`); `max_length` bounds the final name (what the model
+        stores). No side effects: `save` and `presigned_post` use `claim_available_name`."""
+        return self._available_name(name, max_length, claim=False)
+
+    def claim_available_name(self, name: str, max_length: int | None = None) -> str:
+        """As get_available_name, and the name's stem is now claimed for this upload (`claim_key`)."""
+        return self._available_name(name, max_length, claim=True)
+
+    def _available_name(self, name: str, max_length: int | None, *, claim: bool) -> str:
         name = clean_name(str(name))
         directory, file_name = posixpath.split(name)
         if ".." in PurePosixPath(directory).parts:
             raise SuspiciousFileOperation(f"Detected path traversal attempt in {directory!r}")
         validate_file_name(file_name)
         root, extension = posixpath.splitext(file_name)
-        candidate_root = root
+        suffix = ""
         for _ in range(NAME_ATTEMPTS):
-            candidate = posixpath.join(directory, candidate_root + extension)
+            base = root
+            candidate = posixpath.join(directory, base + suffix + extension)
             excess = 0 if max_length is None else len(self.final_name(candidate)) - max_length
-            if excess > 0:
-                if excess >= len(candidate_root):
+            if excess > 0:  # trim the original part, never the random suffix
+                if excess >= len(base):
                     raise SuspiciousFileOperation(f"no name for {name!r} fits max_length={max_length}")
-                candidate_root = candidate_root[:-excess]
-                continue
-            if self.is_free(candidate) and self._claim(candidate):
+                candidate = posixpath.join(directory, base[:-excess] + suffix + extension)
+            if self.is_free(candidate) and (not claim or self._claim(candidate)):
                 return candidate
-            candidate_root = f"{root}_{get_random_string(7)}"
+            suffix = f"_{get_random_string(7)}"
         raise SuspiciousFileOperation(f"no free name for {name!r} after {NAME_ATTEMPTS} attempts")
 
     def is_free(self, upload_name: str) -> bool:
@@ -149,6 +157,10 @@ class IncomingImageStorage(S3Storage):
 
     def _claim(self, upload_name: str) -> bool:
         return self._put_new(self.claim_key(upload_name), b"", {"ContentType": "application/x-empty"})
+
+    def _release(self, upload_name: str) -> None:
+        with contextlib.suppress(ClientError):
+            self.connection.meta.client.delete_object(Bucket=self.bucket_name, Key=self.claim_key(upload_name))
 
     def _put_new(self, key: str, body: Any, params: dict[str, Any]) -> bool:
         """PutObject only if the key is new (If-None-Match: *); False when another writer got there first."""
@@ -179,8 +191,13 @@ class IncomingImageStorage(S3Storage):
             content = File(content, name)
         validate_file_name(name, allow_relative_path=True)
         for _ in range(WRITE_ATTEMPTS):
-            name = self.get_available_name(name, max_length=max_length)
-            if self._write_original(name, content):
+            name = self.claim_available_name(name, max_length=max_length)
+            try:
+                written = self._write_original(name, content)
+            except BaseException:
+                self._release(name)  # the upload never happened: its name must not stay reserved
+                raise
+            if written:
                 final = self.final_name(name)
                 validate_file_name(final, allow_relative_path=True)
                 return final
@@ -222,7 +239,7 @@ class IncomingImageStorage(S3Storage):
 
     def listdir(self, name: str) -> tuple[list[str], list[str]]:
         directories, files = super().listdir(self._key(self.output_prefix, clean_name(name)))
-        return directories, files
+        return directories, [file for file in files if not file.endswith(f".{CLAIM_SUFFIX}")]
 
     # ---- progress of one upload ----
 
