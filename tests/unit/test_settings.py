@@ -36,6 +36,8 @@ def test_values_are_parsed() -> None:
     assert (settings.pipeline.max_width, settings.pipeline.max_height, settings.pipeline.quality) == (1200, 800, 70)
     assert settings.pipeline.thumbnails == ()
     assert settings.pipeline.background == (16, 32, 48)
+    assert load_settings({}).event_bus_name == ""
+    assert load_settings({"EVENT_BUS_NAME": "default"}).event_bus_name == "default"
 
 
 @pytest.mark.parametrize(
@@ -50,6 +52,7 @@ def test_values_are_parsed() -> None:
         ("INCOMING_PREFIX", "incoming"),
         ("MAX_PIXELS", "lots"),
         ("MAX_INPUT_BYTES", "0"),
+        ("EVENT_BUS_NAME", "arn:aws:events:us-east-1:1:event-bus/x"),  # a name, not an ARN
     ],
 )
 def test_invalid_value_names_the_variable_and_what_it_accepts(name: str, value: str) -> None:
