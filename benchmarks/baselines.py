@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from PIL import Image, ImageOps
 
+from image_optimizer import decode
 from image_optimizer.specs import PipelineConfig
 
 CONFIG = PipelineConfig()
@@ -22,12 +23,8 @@ TALL = 10_000_000
 
 
 def _open(data: bytes) -> Image.Image:
-    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc"):
-        import pillow_heif
-
-        pillow_heif.register_heif_opener()
-    Image.MAX_IMAGE_PIXELS = None
-    return Image.open(io.BytesIO(data))
+    """Lazily opened, the project's way (format sniffed, its one decoder, HEIF opener registered on demand)."""
+    return decode.open_image(data, max_pixels=CONFIG.max_pixels).image
 
 
 def seed(data: bytes) -> list[bytes]:

@@ -21,6 +21,8 @@ from typing import Any
 
 from benchmarks.baselines import CONFIG, VARIANTS
 from benchmarks.quality import score
+from image_optimizer import decode
+from image_optimizer.local import IMAGE_SUFFIXES
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("CORPUS_DIR", ROOT.parent / "shared" / "corpus"))
@@ -44,22 +46,21 @@ def default_images() -> list[Path]:
 def images_from(directory: str | None) -> list[Path]:
     if not directory:
         return default_images()
-    suffixes = {".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".hif", ".avif", ".tif", ".tiff"}
-    return sorted(path for path in Path(directory).rglob("*") if path.suffix.lower() in suffixes)
+    return sorted(path for path in Path(directory).rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def usable_variants(data: bytes) -> dict[str, Any]:
-    """The variants that can read this file (pyvips-binary has no HEVC decoder, so no HEIC for libvips).
-    Running each once is also the warm-up: imports, caches, first-touch allocations."""
-    usable = {}
+def usable_variants(data: bytes) -> tuple[dict[str, Any], dict[str, list[bytes]]]:
+    """The variants that can read this file (pyvips-binary has no HEVC decoder, so no HEIC for libvips), and
+    what each produced. Running each once is also the warm-up: imports, caches, first-touch allocations."""
+    usable, outputs = {}, {}
     for name, function in VARIANTS.items():
         try:
-            function(data)
+            outputs[name] = function(data)
         except Exception as error:
             print(f"    {name}: cannot process this file ({type(error).__name__}: {str(error)[:80]})", file=sys.stderr)
             continue
         usable[name] = function
-    return usable
+    return usable, outputs
 
 
 def time_variants(data: bytes, reps: int, variants: dict[str, Any]) -> dict[str, float]:
@@ -95,12 +96,14 @@ def import_cost_ms(module: str, runs: int = 10) -> float:
 
 def bench_image(path: Path, reps: int) -> dict[str, Any]:
     data = path.read_bytes()
-    variants = usable_variants(data)
+    variants, warm_up_outputs = usable_variants(data)
     medians = time_variants(data, reps, variants)
-    outputs = {name: function(data) for name, function in variants.items() if name != "floor"}
+    outputs = {name: parts for name, parts in warm_up_outputs.items() if name != "floor"}
+    header = decode.open_image(data, max_pixels=CONFIG.max_pixels)
     row: dict[str, Any] = {
         "image": path.name,
         "bytes_in": len(data),
+        "megapixels": round(header.width * header.height / 1e6, 1),
         "ms": {name: round(medians[name] * 1000, 1) if name in medians else None for name in VARIANTS},
         "ratio": {
             f"ours/{name}": round(medians["ours"] / medians[name], 3) if name in medians else None
@@ -173,8 +176,7 @@ def summarise(rows: list[dict[str, Any]], imports: dict[str, float]) -> dict[str
         values = [row["ratio"][key] for row in selection if row["ratio"][key] is not None]
         return round(statistics.median(values), 3) if values else None
 
-    biggest = max(jpeg, key=lambda row: row["bytes_in"] and row["ms"]["floor"], default=None)
-    largest_mp = next((row for row in jpeg if "22mp" in row["image"]), biggest)
+    largest_mp = max(jpeg, key=lambda row: row["megapixels"], default=None)
     summary: dict[str, Any] = {
         "jpeg median ours/vips": median_of(jpeg, "ours/vips"),
         "jpeg median ours/seed": median_of(jpeg, "ours/seed"),
@@ -197,7 +199,7 @@ def summarise(rows: list[dict[str, Any]], imports: dict[str, float]) -> dict[str
             for spec in CONFIG.thumbnails
         },
     }
-    twelve = [row["ms"]["ours"] for row in rows if "12mp" in row["image"] and row["image"].endswith(".jpg")]
+    twelve = [row["ms"]["ours"] for row in jpeg if round(row["megapixels"]) == 12]
     if twelve:
         summary["lambda compute per million 12 MP JPEG uploads (USD)"] = lambda_cost_per_million(
             statistics.median(twelve)

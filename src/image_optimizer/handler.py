@@ -86,15 +86,24 @@ def process_all(parsed: list[events.Parsed]) -> list[dict[str, Any]]:
             logger.info(f"ignored: {item.reason}", extra={"key": item.key})
             results.append({"status": "ignored", "key": item.key, "reason": item.reason})
             continue
-        try:
-            results.append(asdict(handle_ref(item)))
-        except Exception as error:  # transient: the original stays; the event must come back
-            logger.exception("failed; the original stays in place for a retry", extra={"key": item.key})
-            failures.append(f"{item.key}: {type(error).__name__}: {error}")
+        outcome = attempt(item)
+        if isinstance(outcome, Outcome):
+            results.append(asdict(outcome))
+        else:
+            failures.append(f"{item.key}: {outcome}")
     if failures:
         metrics.add_metric(name="ImagesFailed", unit=MetricUnit.Count, value=len(failures))
         raise RecordsFailed("; ".join(failures))
     return results
+
+
+def attempt(ref: ObjectRef) -> Outcome | str:
+    """The outcome, or a transient failure as one line (logged): the original stays, the event must come back."""
+    try:
+        return handle_ref(ref)
+    except Exception as error:
+        logger.exception("failed; the original stays in place for a retry", extra={"key": ref.key})
+        return f"{type(error).__name__}: {error}"
 
 
 def sqs_record_handler(record: SQSRecord) -> list[dict[str, Any]]:
@@ -113,13 +122,9 @@ def batch_operation(event: dict[str, Any]) -> dict[str, Any]:
     batch = S3BatchOperationEvent(event)
     response = S3BatchOperationResponse(batch.invocation_schema_version, batch.invocation_id, "PermanentFailure")
     for task in batch.tasks:
-        try:
-            outcome = handle_ref(events.from_batch_task(task))
-        except Exception as error:
-            logger.exception("batch task failed; S3 Batch Operations will retry it", extra={"key": task.s3_key})
-            response.add_result(
-                S3BatchOperationResponseRecord(task.task_id, "TemporaryFailure", f"{type(error).__name__}: {error}")
-            )
+        outcome = attempt(events.from_batch_task(task))
+        if not isinstance(outcome, Outcome):  # S3 Batch Operations retries a temporary failure
+            response.add_result(S3BatchOperationResponseRecord(task.task_id, "TemporaryFailure", outcome))
             continue
         code: Literal["Succeeded", "PermanentFailure"] = (
             "PermanentFailure" if outcome.status == "rejected" else "Succeeded"

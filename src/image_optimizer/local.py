@@ -21,7 +21,7 @@ from .settings import Settings, load_settings
 from .storage import make_client
 
 SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".avif"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".hif", ".avif"}
 QUEUE_NAME = "image-optimizer-events"
 REGION = "us-east-1"
 
@@ -64,14 +64,10 @@ def point_sdk_at(endpoint: str, *, embedded: bool) -> None:
     """Lambda's environment, as the handler will read it: the endpoint, a region and credentials. The embedded
     emulator gets fixed dummy ones (it accepts any), so real keys from the shell are never used or printed."""
     os.environ["AWS_ENDPOINT_URL"] = endpoint
-    if embedded:
-        os.environ.update(
-            {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
-        )
-    # Another server: the shell's credentials if any, else dummy ones (moto and many emulators accept them).
-    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
-    os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    # Another server gets the shell's credentials if any, else dummy ones (moto and many emulators accept them).
+    dummies = {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
+    for name, value in dummies.items():
+        os.environ[name] = value if embedded else os.environ.get(name, value)
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
+from . import events
 from .local import default_images, embedded_s3, ensure_bucket, invoke, point_sdk_at
 from .storage import make_client
 
@@ -31,12 +32,13 @@ def stage_event(s3: Any, event: dict[str, Any], image: Path) -> set[str]:
     """Upload `image` under every key the event names (any supported shape) and make the event carry each
     object's real ETag and size, as if S3 had just sent it. Returns the buckets involved."""
     buckets: set[str] = set()
+    data = image.read_bytes()
 
     def upload(bucket: str, key: str) -> dict[str, Any]:
         ensure_bucket(s3, bucket)
         buckets.add(bucket)
-        response = s3.put_object(Bucket=bucket, Key=key, Body=image.read_bytes())
-        return {"etag": response["ETag"].strip('"'), "size": image.stat().st_size}
+        response = s3.put_object(Bucket=bucket, Key=key, Body=data)
+        return {"etag": response["ETag"].strip('"'), "size": len(data)}
 
     def stage_s3_records(notification: dict[str, Any]) -> None:
         for record in notification.get("Records", []):
@@ -50,19 +52,19 @@ def stage_event(s3: Any, event: dict[str, Any], image: Path) -> set[str]:
         detail["object"].update(upload(detail["bucket"]["name"], unquote_plus(detail["object"]["key"])))
         detail["object"].pop("version-id", None)
 
-    if "tasks" in event:  # S3 Batch Operations
+    if events.is_batch_operation(event):
         for task in event["tasks"]:
             bucket = task.get("s3Bucket") or task["s3BucketArn"].split(":::")[-1]
             upload(bucket, unquote_plus(task["s3Key"]))
-    elif (event.get("Records") or [{}])[0].get("eventSource") == "aws:sqs":
+    elif events.is_sqs(event):
         for record in event["Records"]:
             body = json.loads(record["body"])
-            if body.get("source") == "aws.s3":
+            if events.is_eventbridge(body):
                 stage_eventbridge(body)
             else:
                 stage_s3_records(body)
             record["body"] = json.dumps(body)
-    elif event.get("source") == "aws.s3":
+    elif events.is_eventbridge(event):
         stage_eventbridge(event)
     else:
         stage_s3_records(event)

@@ -78,13 +78,17 @@ def optimize(data: bytes, config: PipelineConfig | None = None) -> OptimizedImag
     decoded = decode.open_image(data, max_pixels=config.max_pixels)
     grayscale = color.is_grayscale(decoded.image)
     icc = decoded.image.info.get("icc_profile")
-    divisor = draft_for(decoded, config)
-
+    # JPEG's EXIF comes with the header: plan first, then decode at the DCT scale the plan needs. Every other
+    # format is planned after load: for PNG, getexif() would otherwise decode the pixels itself and hide errors.
+    early = lay_out(decoded, decoded.image, config) if decoded.image.format in ("JPEG", "MPO") else None
+    if early:
+        divisor = draft(decoded, needed_scale(early.plans))
+    else:
+        decode.check_full_decode(decoded, config.max_full_decode_pixels)  # no scaled decoding for these
+        divisor = 1
     image = decode.load(decoded)
-    # Read after load: for PNG, getexif() would otherwise decode the pixels itself and hide decoder errors.
-    orientation = read_orientation(image)
-    upright = _upright_size(decoded.width, decoded.height, orientation)
-    plans = plan_renditions(upright, config)
+    layout = early or lay_out(decoded, image, config)
+    orientation, upright, plans = layout.orientation, layout.upright, layout.plans
     image = color.to_8bit(image)
     image, factor = shrink(image, plans, upright, orientation)
     scale = working_scale(image, _upright_size(*upright, orientation), divisor * factor)
@@ -208,21 +212,29 @@ def needed_scale(plans: list[Plan]) -> float:
     return max(max(p.size[0] / (p.box[2] - p.box[0]), p.size[1] / (p.box[3] - p.box[1])) for p in plans)
 
 
-def draft_for(decoded: decode.Decoded, config: PipelineConfig) -> int:
-    """JPEG: decode at the smallest DCT scale (1/2, 1/4, 1/8) that still covers every rendition; returns the
-    divisor (1 without scaling). Other formats have no scaled decoding: their full size must fit the limit."""
-    image = decoded.image
-    orientation = read_orientation(image) if image.format in ("JPEG", "MPO") else 1
+@dataclass(frozen=True)
+class Layout:
+    orientation: int
+    upright: tuple[int, int]
+    plans: list[Plan]
+
+
+def lay_out(decoded: decode.Decoded, image: Image.Image, config: PipelineConfig) -> Layout:
+    """EXIF orientation, the upright size and every rendition's plan, worked out once per image."""
+    orientation = read_orientation(image)
     upright = _upright_size(decoded.width, decoded.height, orientation)
-    needed = needed_scale(plan_renditions(upright, config))
-    if image.format in ("JPEG", "MPO"):
-        scale = min(1.0, needed * DRAFT_GAP)
-        if scale < 0.5:
-            drafted = image.draft(image.mode, (math.ceil(decoded.width * scale), math.ceil(decoded.height * scale)))
-            if drafted:  # its box is the whole source in drafted pixels: width / divisor
-                return round(decoded.width / drafted[1][2])
-        return 1
-    decode.check_full_decode(decoded, config.max_full_decode_pixels)
+    return Layout(orientation, upright, plan_renditions(upright, config))
+
+
+def draft(decoded: decode.Decoded, needed: float) -> int:
+    """JPEG: decode at the smallest DCT scale (1/2, 1/4, 1/8) that still covers every rendition (with
+    DRAFT_GAP to spare); returns the divisor (1 without scaling)."""
+    scale = min(1.0, needed * DRAFT_GAP)
+    if scale < 0.5:
+        size = (math.ceil(decoded.width * scale), math.ceil(decoded.height * scale))
+        drafted = decoded.image.draft(decoded.image.mode, size)
+        if drafted:  # its box is the whole source in drafted pixels: width / divisor
+            return round(decoded.width / drafted[1][2])
     return 1
 
 

@@ -3,19 +3,17 @@ with the example site's settings (pytest-django) and the real handler run on the
 
 from __future__ import annotations
 
-import copy
-import json
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import quote_plus, unquote, urlparse
+from urllib.parse import unquote, urlparse
 
 import boto3
 import pytest
 
 from image_optimizer import handler
-from image_optimizer.local import embedded_s3
-from tests.conftest import EVENTS_DIR, FakeContext
+from image_optimizer.local import embedded_s3, s3_event
+from tests.conftest import FakeContext
 
 STORAGE = "image_optimizer.contrib.django.IncomingImageStorage"
 
@@ -41,15 +39,6 @@ def bucket(endpoint: str, s3: Any, settings: Any) -> str:
         "default": {"BACKEND": STORAGE, "OPTIONS": {"bucket_name": name, "endpoint_url": endpoint}},
     }
     return name
-
-
-def s3_event(bucket: str, key: str, etag: str, size: int) -> dict[str, Any]:
-    event = json.loads((EVENTS_DIR / "s3-put.json").read_text())
-    record = copy.deepcopy(event["Records"][0])
-    record["s3"]["bucket"]["name"] = bucket
-    record["s3"]["bucket"]["arn"] = f"arn:aws:s3:::{bucket}"
-    record["s3"]["object"].update({"key": quote_plus(key, safe="/"), "eTag": etag, "size": size})
-    return {"Records": [record]}
 
 
 @pytest.fixture

@@ -16,13 +16,12 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import io
 import json
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import quote_plus, unquote, urlsplit
@@ -197,8 +196,6 @@ class Attempt:
     attempt: int
     status: int | None  # what the server answered (None: the server never saw it)
     injected: str | None
-    if_match: str | None = None
-    body_sha: str | None = None  # PutObject bodies the server accepted
     source_etag: str | None = None  # x-amz-meta-source-etag of a PutObject
 
 
@@ -276,7 +273,6 @@ class S3Wire:
             attempt,
             None,
             fault.kind if fault else None,
-            _header(request, "If-Match"),
             source_etag=_header(request, "x-amz-meta-source-etag"),
         )
         try:
@@ -302,9 +298,6 @@ class S3Wire:
                 response = self._stubber("before-send", request=request)
             assert response is not None, f"moto did not serve {request.method} {request.url}"
             record.status = response.status_code
-            if operation == "PutObject" and response.status_code == 200:
-                stored = _moto_backend().get_object(BUCKET, key)  # what the server now holds (still locked)
-                record.body_sha = hashlib.sha256(stored.value).hexdigest() if stored else None
             return response
 
     def _copy_source_if_match(self, operation: str, request: Any) -> AWSResponse | None:
@@ -396,7 +389,6 @@ class Audit:
     key: str
     state: str  # processed | quarantined | pending | LOST | AMBIGUOUS
     detail: str = ""
-    partial: list[str] = field(default_factory=list)  # renditions / failed copy left by a failed attempt
 
 
 def _head(s3: Any, key: str) -> dict[str, Any] | None:
@@ -453,8 +445,7 @@ def audit(s3: Any, item: Upload, check_jpeg: bool = True) -> Audit:
             head = mine[key]
             if head["ContentType"] != "image/jpeg" or (check_jpeg and not _is_jpeg(s3, key)):
                 return Audit(item.key, "AMBIGUOUS", f"{key} is not a JPEG rendition; {detail}")
-    partial = sorted(mine) + ([failed_key(item.key)] if quarantined_here else []) if state == "pending" else []
-    return Audit(item.key, state, detail, partial)
+    return Audit(item.key, state, detail)
 
 
 def all_keys(s3: Any, prefix: str = "") -> list[str]:

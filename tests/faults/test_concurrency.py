@@ -6,7 +6,7 @@
 
 moto in-process S3 does not promise that one request is applied atomically under threads; the `S3Wire`
 serializes request processing server-side (as S3 does) while everything client-side runs concurrently. Every
-PutObject the server applies is logged with its body hash and its x-amz-meta-source-etag, so "no second write"
+PutObject the server applies is logged with its x-amz-meta-source-etag, so "no second write"
 and "never overwrites a newer upload" are checked on the actual write history, not only on the end state.
 """
 
@@ -29,6 +29,7 @@ from image_optimizer.service import ImageService
 from image_optimizer.storage import S3Storage, make_s3_client
 from tests.conftest import BUCKET, gradient, jpeg_bytes, png_bytes
 from tests.faults.harness import (
+    SUFFIXES,
     InstantSleep,
     S3Wire,
     Upload,
@@ -109,7 +110,7 @@ def reference_renditions(rig: Rig, data: bytes, name: str) -> dict[str, bytes]:
     item = upload(rig.s3, f"incoming/reference/{name}.png", data, "processed")
     assert invoke(rig, item.event)["status"] == "processed"
     out = {}
-    for suffix, key in zip(("", "_thumb", "_small"), rendition_keys(item.key), strict=True):
+    for suffix, key in zip(SUFFIXES, rendition_keys(item.key), strict=True):
         out[suffix] = rig.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
         rig.s3.delete_object(Bucket=BUCKET, Key=key)
     return out
@@ -118,7 +119,7 @@ def reference_renditions(rig: Rig, data: bytes, name: str) -> dict[str, bytes]:
 def rendition_bytes(rig: Rig, key: str) -> dict[str, bytes]:
     return {
         suffix: rig.s3.get_object(Bucket=BUCKET, Key=rendition)["Body"].read()
-        for suffix, rendition in zip(("", "_thumb", "_small"), rendition_keys(key), strict=True)
+        for suffix, rendition in zip(SUFFIXES, rendition_keys(key), strict=True)
     }
 
 

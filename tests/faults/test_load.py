@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 from image_optimizer import handler
+from image_optimizer.local import embedded_s3
 from tests.conftest import BUCKET, FakeContext, corpus_dir, gradient, jpeg_bytes, png_bytes
 from tests.faults.harness import Upload, bucket_audit, next_sequencer, s3_event
 
@@ -115,23 +116,18 @@ def key_for(i: int, ext: str) -> str:
 @pytest.fixture
 def s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
+    with embedded_s3() as endpoint:  # the same in-process moto server `make run` uses
         monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)  # read by botocore when the handler makes its client
         handler.get_service.cache_clear()
-        client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        assert handler.get_service().storage.client.meta.endpoint_url == endpoint
-        yield client
-    finally:
-        handler.get_service.cache_clear()
-        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-        server.stop()
+        try:
+            client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+            client.create_bucket(Bucket=BUCKET)
+            assert handler.get_service().storage.client.meta.endpoint_url == endpoint
+            yield client
+        finally:
+            handler.get_service.cache_clear()
+            monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     assert "AWS_ENDPOINT_URL" not in os.environ
 
 

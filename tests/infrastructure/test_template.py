@@ -322,13 +322,9 @@ def test_prefixes_only_come_from_parameters(template):
 
 def test_make_deploy_passes_extra_parameters():
     """`make deploy PARAMS=...` (shown in the README; deploying needs AWS) hands them to sam deploy."""
-    import subprocess
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2]
     plan = subprocess.run(
         ["make", "-n", "deploy", "PARAMS=EventBusName=default UploadOrigins=https://www.example.com"],
-        cwd=root,
+        cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
         check=True,

@@ -52,10 +52,8 @@ STORAGES = {
 AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "image-optimizer-local")
 AWS_S3_ENDPOINT_URL = os.environ.get("AWS_S3_ENDPOINT_URL")
 AWS_S3_REGION_NAME = os.environ.get("AWS_S3_REGION_NAME", "us-east-1")
-# The function's settings, if you changed them in template.yaml (these are the defaults):
-IMAGE_OPTIMIZER_INCOMING_PREFIX = "incoming/"
-IMAGE_OPTIMIZER_OUTPUT_PREFIX = "media/"
-IMAGE_OPTIMIZER_FAILED_PREFIX = "failed/"
-IMAGE_OPTIMIZER_THUMBNAILS = "thumb:150x150:crop,small:320x320:fit"
-
-DATA_UPLOAD_MAX_MEMORY_SIZE = 50 * 1024 * 1024  # the function's MAX_INPUT_BYTES
+# Only if you changed the function's settings in template.yaml (the storage defaults to the function's own):
+# IMAGE_OPTIMIZER_INCOMING_PREFIX = "incoming/"
+# IMAGE_OPTIMIZER_OUTPUT_PREFIX = "media/"
+# IMAGE_OPTIMIZER_FAILED_PREFIX = "failed/"
+# IMAGE_OPTIMIZER_THUMBNAILS = "thumb:150x150:crop,small:320x320:fit"

@@ -149,11 +149,8 @@ class IncomingImageStorage(S3Storage):
         if any(stem.endswith(suffix) for suffix in suffixes):
             return False  # its main rendition would be another upload's thumbnail
         clashing = {stem, *(stem + suffix for suffix in suffixes)}
-        for prefix in (self.incoming_prefix, self.output_prefix, self.failed_prefix):
-            for key in self._keys(self._key(prefix, stem)):
-                if stem_of(key[len(prefix) :]) in clashing:
-                    return False
-        return True
+        prefixes = (self.incoming_prefix, self.output_prefix, self.failed_prefix)
+        return not any(next(self._keys_of(prefix, stem, clashing), None) for prefix in prefixes)
 
     def _claim(self, upload_name: str) -> bool:
         return self._put_new(self.claim_key(upload_name), b"", {"ContentType": "application/x-empty"})
@@ -174,11 +171,13 @@ class IncomingImageStorage(S3Storage):
             raise
         return True
 
-    def _keys(self, prefix: str) -> Iterator[str]:
+    def _keys_of(self, prefix: str, stem: str, stems: set[str]) -> Iterator[str]:
+        """Keys under `prefix` whose stem is one of `stems` (all of which start with `stem`), lazily listed."""
         paginator = self.connection.meta.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket_name, Prefix=prefix):
+        for page in paginator.paginate(Bucket=self.bucket_name, Prefix=self._key(prefix, stem)):
             for item in page.get("Contents", ()):
-                yield item["Key"]
+                if stem_of(item["Key"][len(prefix) :]) in stems:
+                    yield item["Key"]
 
     # ---- writing: raw bytes to incoming/ ----
 
@@ -256,14 +255,16 @@ class IncomingImageStorage(S3Storage):
 
     def rejection(self, name: str) -> tuple[str, str] | None:
         """(quarantined key, reason) when the upload behind this name was moved to failed/, else None."""
-        for key in self._originals(self.failed_prefix, name):
-            metadata = self.connection.meta.client.head_object(Bucket=self.bucket_name, Key=key)["Metadata"]
-            return key, unquote(metadata.get("reason", "rejected"))
-        return None
+        stem = stem_of(clean_name(name))
+        key = next(self._keys_of(self.failed_prefix, stem, {stem}), None)
+        if key is None:
+            return None
+        metadata = self.connection.meta.client.head_object(Bucket=self.bucket_name, Key=key)["Metadata"]
+        return key, unquote(metadata.get("reason", "rejected"))
 
     def _originals(self, prefix: str, name: str) -> list[str]:
         stem = stem_of(clean_name(name))
-        return [key for key in self._keys(self._key(prefix, stem)) if stem_of(key[len(prefix) :]) == stem]
+        return list(self._keys_of(prefix, stem, {stem}))
 
     def delete(self, name: str) -> None:
         """Every rendition of the name, its original if it is still waiting in incoming/, and its claim (the name
