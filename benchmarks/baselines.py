@@ -5,6 +5,7 @@
 - vips: libvips (pyvips) `thumbnail_buffer` with shrink-on-load, flatten, sRGB, same sizes and quality,
   progressive main, optimised Huffman tables, metadata stripped.
 - floor: the source decoded alone at the smallest DCT scale that still covers the main rendition.
+- ours-pillow: this pipeline with JPEG_ENCODER=pillow, fixed q85 (the encoder before jpegli).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from image_optimizer import decode
 from image_optimizer.specs import PipelineConfig
 
 CONFIG = PipelineConfig()
+QUALITY = 85  # the seed's fixed quality; libvips gets the same
 TALL = 10_000_000
 
 
@@ -38,7 +40,7 @@ def seed(data: bytes) -> list[bytes]:
         if not crop:
             copy.thumbnail((width, height))
         buffer = io.BytesIO()
-        copy.convert("RGB").save(buffer, "JPEG", quality=CONFIG.quality)
+        copy.convert("RGB").save(buffer, "JPEG", quality=QUALITY)
         outputs.append(buffer.getvalue())
     return outputs
 
@@ -56,9 +58,7 @@ def vips(data: bytes) -> list[bytes]:
         )
         if image.hasalpha():
             image = image.flatten(background=[255, 255, 255])
-        outputs.append(
-            image.jpegsave_buffer(Q=CONFIG.quality, optimize_coding=True, interlace=progressive, keep="none")
-        )
+        outputs.append(image.jpegsave_buffer(Q=QUALITY, optimize_coding=True, interlace=progressive, keep="none"))
     return outputs
 
 
@@ -80,4 +80,18 @@ def ours(data: bytes) -> list[bytes]:
     return [rendition.data for rendition in optimize(data).renditions]
 
 
-VARIANTS: dict[str, Callable[[bytes], list[bytes]]] = {"ours": ours, "seed": seed, "vips": vips, "floor": floor}
+def ours_pillow(data: bytes) -> list[bytes]:
+    """This pipeline with JPEG_ENCODER=pillow (libjpeg-turbo at a fixed q85): what the encoder choice costs."""
+    from image_optimizer.pipeline import optimize
+
+    return [rendition.data for rendition in optimize(data, PILLOW_CONFIG).renditions]
+
+
+PILLOW_CONFIG = PipelineConfig(encoder="pillow", quality=QUALITY)
+VARIANTS: dict[str, Callable[[bytes], list[bytes]]] = {
+    "ours": ours,
+    "ours-pillow": ours_pillow,
+    "seed": seed,
+    "vips": vips,
+    "floor": floor,
+}

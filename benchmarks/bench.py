@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks import encoders
 from benchmarks.baselines import CONFIG, VARIANTS
 from benchmarks.quality import score
 from image_optimizer import decode
@@ -107,7 +108,7 @@ def bench_image(path: Path, reps: int) -> dict[str, Any]:
         "ms": {name: round(medians[name] * 1000, 1) if name in medians else None for name in VARIANTS},
         "ratio": {
             f"ours/{name}": round(medians["ours"] / medians[name], 3) if name in medians else None
-            for name in ("vips", "seed", "floor")
+            for name in ("vips", "seed", "floor", "ours-pillow")
         },
         "bytes_out": {name: sum(len(part) for part in parts) for name, parts in outputs.items()},
         "main_bytes": {name: len(parts[0]) for name, parts in outputs.items()},
@@ -182,6 +183,11 @@ def summarise(rows: list[dict[str, Any]], imports: dict[str, float]) -> dict[str
         "jpeg median ours/seed": median_of(jpeg, "ours/seed"),
         "jpeg median ours/floor": median_of(jpeg, "ours/floor"),
         "heif/avif median ours/decode-alone": median_of(other, "ours/floor"),
+        "median time per image ms, ours / ours-pillow (JPEG_ENCODER=pillow)": [
+            round(statistics.median(row["ms"][name] for row in rows), 1) for name in ("ours", "ours-pillow")
+        ],
+        "median per-image ratio ours/ours-pillow (all images)": median_of(rows, "ours/ours-pillow"),
+        "jpeg median ours/ours-pillow": median_of(jpeg, "ours/ours-pillow"),
         "import handler ms (median of 10)": round(imports["image_optimizer.handler"], 1),
         "import boto3 ms (median of 10)": round(imports["boto3"], 1),
         "import ratio": round(imports["image_optimizer.handler"] / imports["boto3"], 3),
@@ -228,6 +234,13 @@ def main() -> int:
         print(f"  {path.name}: ours {rows[-1]['ms']['ours']} ms", file=sys.stderr, flush=True)
     imports = {module: import_cost_ms(module) for module in ("boto3", "image_optimizer.handler")}
     summary = summarise(rows, imports)
+    # Smaller files: the images plus, for the default set, the corpus's Kodak images; every encoder variant.
+    encoder_images = images + ([] if args.dir else encoders.kodak_images(CORPUS))
+    encoder_rows = []
+    for path in encoder_images:
+        encoder_rows.append(encoders.measure(path))
+        print(f"  encoders: {path.name}", file=sys.stderr, flush=True)
+    encoder_summary = encoders.summarise(encoder_rows)
     machine = {
         "python": platform.python_version(),
         "machine": platform.machine(),
@@ -235,9 +248,19 @@ def main() -> int:
         "processor": platform.processor() or platform.machine(),
     }
     args.out.write_text(
-        json.dumps({"machine": machine, "reps": args.reps, "images": rows, "summary": summary}, indent=2)
+        json.dumps(
+            {
+                "machine": machine,
+                "reps": args.reps,
+                "images": rows,
+                "summary": summary,
+                "encoders": {"images": encoder_rows, "summary": encoder_summary},
+            },
+            indent=2,
+        )
     )
     print_table(rows, summary)
+    encoders.print_summary(encoder_summary, len(encoder_rows))
     print(f"\nwrote {args.out}")
     return 0
 

@@ -57,9 +57,10 @@ def main(argv: list[str] | None = None) -> int:
             print("error: two inputs share a file stem, so their outputs would overwrite each other", file=sys.stderr)
             return USAGE_ERROR
         targets = {
-            (args.out / rendition_name(stem, name)).resolve()
+            (args.out / rendition_name(stem, name, fmt)).resolve()
             for stem in stems
             for name in rendition_names(settings.pipeline)
+            for fmt in ("jpeg", *settings.pipeline.extra_formats)
         }
         if targets & {path.resolve() for path in args.inputs}:
             print("error: an output would overwrite an input; choose another --out", file=sys.stderr)

@@ -26,7 +26,7 @@ def optimize_files(inputs: list[Path], out: Path, config: PipelineConfig) -> lis
         else:
             report["ok"] = True
             for rendition in result.renditions:
-                target = out / rendition_name(path.stem, rendition.name)
+                target = out / rendition_name(path.stem, rendition.name, rendition.format)
                 target.write_bytes(rendition.data)
                 report["renditions"].append(
                     {
@@ -35,6 +35,7 @@ def optimize_files(inputs: list[Path], out: Path, config: PipelineConfig) -> lis
                         "width": rendition.width,
                         "height": rendition.height,
                         "bytes": len(rendition.data),
+                        "format": rendition.format,
                     }
                 )
         reports.append(report)

@@ -3,12 +3,12 @@
 The steps, in order (each a small function below):
   open + guard pixels -> DCT-scaled decode (JPEG) -> plan sizes -> 8-bit -> integer pre-shrink
   -> per rendition: Lanczos resize -> sRGB -> flatten alpha -> upright
-  -> encode JPEG without metadata (thumbnails reuse the finished main image when it has enough pixels).
+  -> encode without metadata (encode.py: JPEG at a per-image quality, optional WebP/AVIF siblings);
+  thumbnails reuse the finished main image when it has enough pixels.
 """
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from . import color, decode
-from .errors import CorruptImage
+from .encode import encode_extra, encode_jpeg
 from .specs import MAIN, PipelineConfig, ThumbnailSpec
 
 Box = tuple[float, float, float, float]
@@ -48,11 +48,13 @@ class Rendition:
     data: bytes
     width: int
     height: int
+    format: str = "jpeg"  # or an EXTRA_FORMATS sibling: "webp", "avif"
+    quality: int | None = None  # the JPEG quality it was encoded at
 
 
 @dataclass(frozen=True)
 class OptimizedImage:
-    renditions: list[Rendition]
+    renditions: list[Rendition]  # the JPEGs (main first, then thumbnails in THUMBNAILS order), then siblings
     source_format: str
     source_width: int
     source_height: int
@@ -75,6 +77,20 @@ class Plan:
 def optimize(data: bytes, config: PipelineConfig | None = None) -> OptimizedImage:
     """Turn an uploaded file into JPEG renditions (main first), or raise an ImageRejected subclass."""
     config = config or PipelineConfig()
+    rendered = render(data, config)
+    return OptimizedImage(encode_all(rendered.pictures, config), rendered.format, *rendered.upright)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """Every rendition's finished pixels (upright, sRGB, flattened), main first, before encoding."""
+
+    pictures: list[tuple[Plan, Image.Image]]
+    format: str
+    upright: tuple[int, int]
+
+
+def render(data: bytes, config: PipelineConfig) -> Rendered:
     decoded = decode.open_image(data, max_pixels=config.max_pixels)
     grayscale = color.is_grayscale(decoded.image)
     icc = decoded.image.info.get("icc_profile")
@@ -99,8 +115,7 @@ def optimize(data: bytes, config: PipelineConfig | None = None) -> OptimizedImag
         Pillow resamples RGBA premultiplied, so flattening afterwards leaves no dark fringes."""
         return color.flatten(color.to_srgb(resampled, icc), config.background, grayscale=grayscale)
 
-    renditions = render_all(image, scale, plans, upright, orientation, config.quality, finish)
-    return OptimizedImage(renditions, decoded.format, upright[0], upright[1])
+    return Rendered(render_all(image, scale, plans, upright, orientation, finish), decoded.format, upright)
 
 
 Finish = Callable[[Image.Image], Image.Image]
@@ -112,21 +127,31 @@ def render_all(
     plans: list[Plan],
     upright: tuple[int, int],
     orientation: int,
-    quality: int,
     finish: Finish,
-) -> list[Rendition]:
+) -> list[tuple[Plan, Image.Image]]:
     """Main first, resampled from the working image still in stored orientation and turned upright after
     (transposing the small result is cheaper). Each thumbnail is resampled from the main image when that still
     has enough pixels for it, a fraction of the work of resampling the large working image again."""
     main_plan, *thumbnail_plans = plans
     main = render_upright(image, scale, main_plan, upright, orientation, finish)
-    renditions = [encode(main, main_plan, quality)]
+    finished = [(main_plan, main)]
     for plan in thumbnail_plans:
         if THUMBNAIL_FROM_MAIN_GAP * needed_scale([plan]) <= main.width / upright[0]:
             thumbnail = resize(main, plan, (main.width / upright[0], main.height / upright[1]))
         else:
             thumbnail = render_upright(image, scale, plan, upright, orientation, finish)
-        renditions.append(encode(thumbnail, plan, quality))
+        finished.append((plan, thumbnail))
+    return finished
+
+
+def encode_all(pictures: list[tuple[Plan, Image.Image]], config: PipelineConfig) -> list[Rendition]:
+    """JPEG for each, then each extra format. The thumbnails show the main image's content, so they reuse the
+    quality chosen for it rather than searching their own."""
+    (main_plan, main), *thumbnails = pictures
+    renditions = [encode(main, main_plan, config.quality, config)]
+    renditions += [encode(picture, plan, renditions[0].quality, config) for plan, picture in thumbnails]
+    for fmt in config.extra_formats:
+        renditions += [Rendition(p.name, encode_extra(i, fmt), i.width, i.height, fmt) for p, i in pictures]
     return renditions
 
 
@@ -273,9 +298,8 @@ def resize(image: Image.Image, plan: Plan, scale: tuple[float, float]) -> Image.
     return image.resize(plan.size, RESAMPLE, box=box)
 
 
-def encode(image: Image.Image, plan: Plan, quality: int) -> Rendition:
-    if image.mode not in ("RGB", "L"):
-        raise CorruptImage(f"cannot encode pixel mode {image.mode}")
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality, optimize=True, progressive=plan.progressive)
-    return Rendition(plan.name, buffer.getvalue(), image.width, image.height)
+def encode(image: Image.Image, plan: Plan, quality: int | None, config: PipelineConfig) -> Rendition:
+    data, used = encode_jpeg(
+        image, quality=quality, target=config.quality_target, encoder=config.encoder, progressive=plan.progressive
+    )
+    return Rendition(plan.name, data, image.width, image.height, quality=used)

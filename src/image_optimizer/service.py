@@ -28,7 +28,7 @@ class WriteContention(Exception):
 
 Status = Literal["processed", "rejected", "ignored", "skipped"]
 Optimizer = Callable[[bytes, PipelineConfig], pipeline.OptimizedImage]
-JPEG = "image/jpeg"
+CONTENT_TYPES = {"jpeg": "image/jpeg", "webp": "image/webp", "avif": "image/avif"}
 STALE = "stale event: the key holds a newer upload with its own event"
 
 
@@ -51,6 +51,7 @@ class OutputInfo:
     width: int
     height: int
     bytes: int
+    format: str = "jpeg"
 
 
 @dataclass(frozen=True)
@@ -159,10 +160,18 @@ class ImageService:
         outputs = []
         for rendition in result.renditions:
             key = output_key(
-                ref.key, rendition.name, incoming_prefix=settings.incoming_prefix, output_prefix=settings.output_prefix
+                ref.key,
+                rendition.name,
+                incoming_prefix=settings.incoming_prefix,
+                output_prefix=settings.output_prefix,
+                fmt=rendition.format,
             )
-            self._write_one(ref.bucket, key, rendition.data, source)
-            outputs.append(OutputInfo(rendition.name, key, rendition.width, rendition.height, len(rendition.data)))
+            self._write_one(ref.bucket, key, rendition.data, CONTENT_TYPES[rendition.format], source)
+            outputs.append(
+                OutputInfo(
+                    rendition.name, key, rendition.width, rendition.height, len(rendition.data), rendition.format
+                )
+            )
         return outputs
 
     def _still_current(self, ref: ObjectRef, original: StoredObject) -> bool:
@@ -174,7 +183,7 @@ class ImageService:
             return head.version_id == original.version_id
         return head.etag == original.etag
 
-    def _write_one(self, bucket: str, key: str, data: bytes, source: Source) -> None:
+    def _write_one(self, bucket: str, key: str, data: bytes, content_type: str, source: Source) -> None:
         """Check what is there, then write conditionally on it: a race lost to another writer is re-decided."""
         for _ in range(WRITE_ATTEMPTS):
             current = self.storage.head(bucket, key)
@@ -191,7 +200,7 @@ class ImageService:
                     bucket,
                     key,
                     data,
-                    content_type=JPEG,
+                    content_type=content_type,
                     cache_control=self.settings.cache_control,
                     metadata=source.metadata(),
                     replacing=current.etag if current else None,

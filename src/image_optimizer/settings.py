@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any
 
 from .errors import SettingsError
-from .specs import THUMBNAIL_SYNTAX, PipelineConfig, ThumbnailSpec, parse_thumbnails
+from .specs import THUMBNAIL_SYNTAX, PipelineConfig, ThumbnailSpec, parse_extra_formats, parse_thumbnails
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,15 @@ def _int_range(low: int, high: int) -> Callable[[str], int]:
 
 def _optional(parse: Callable[[str], int]) -> Callable[[str], int | None]:
     return lambda value: parse(value) if value.strip() else None
+
+
+def _choice(*accepted: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value.strip().lower() not in accepted:
+            raise ValueError
+        return value.strip().lower()
+
+    return parse
 
 
 def _color(value: str) -> tuple[int, int, int]:
@@ -86,7 +95,35 @@ SETTINGS: tuple[Setting, ...] = (
         "optional height bound for the main rendition",
         _optional(_int_range(1, 10_000)),
     ),
-    Setting("JPEG_QUALITY", "85", "an integer 1-95", "JPEG quality of every rendition", _int_range(1, 95)),
+    Setting(
+        "JPEG_QUALITY",
+        "",
+        "empty (per image) or an integer 1-95",
+        "a fixed JPEG quality for every rendition, overriding the per-image choice",
+        _optional(_int_range(1, 95)),
+    ),
+    Setting(
+        "QUALITY_TARGET",
+        "85",
+        "an integer 50-95",
+        "per-image quality: each rendition is encoded as small as it can be while looking like libjpeg-turbo"
+        " at this quality",
+        _int_range(50, 95),
+    ),
+    Setting(
+        "JPEG_ENCODER",
+        "auto",
+        "auto or pillow",
+        "auto: jpegli + mozjpeg's lossless pass when they load, else Pillow (libjpeg-turbo); pillow: always Pillow",
+        _choice("auto", "pillow"),
+    ),
+    Setting(
+        "EXTRA_FORMATS",
+        "",
+        "empty or a comma-separated subset of webp,avif",
+        "also write <stem>.webp / <stem>.avif (and per thumbnail) for <picture>",
+        parse_extra_formats,
+    ),
     Setting(
         "THUMBNAILS", "thumb:150x150:crop,small:320x320:fit", THUMBNAIL_SYNTAX, "named thumbnails", parse_thumbnails
     ),
@@ -166,6 +203,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             max_width=values["MAX_WIDTH"],
             max_height=values["MAX_HEIGHT"],
             quality=values["JPEG_QUALITY"],
+            quality_target=values["QUALITY_TARGET"],
+            encoder=values["JPEG_ENCODER"],
+            extra_formats=values["EXTRA_FORMATS"],
             thumbnails=thumbnails,
             background=values["BACKGROUND_COLOR"],
             max_pixels=values["MAX_PIXELS"],

@@ -28,13 +28,16 @@ class PipelineConfig:
 
     max_width: int = 750
     max_height: int | None = None
-    quality: int = 85
+    quality: int | None = None  # fixed JPEG quality; None: chosen per image to match `quality_target`
+    quality_target: int = 85
+    encoder: str = "auto"  # "auto": jpegli + mozjpeg when they import; "pillow": libjpeg-turbo only
     thumbnails: tuple[ThumbnailSpec, ...] = field(
         default_factory=lambda: parse_thumbnails("thumb:150x150:crop,small:320x320:fit")
     )
     background: tuple[int, int, int] = (255, 255, 255)
     max_pixels: int = 250_000_000
     max_full_decode_pixels: int = 100_000_000
+    extra_formats: tuple[str, ...] = ()  # "webp" / "avif" siblings of every rendition
 
 
 def parse_thumbnails(text: str) -> tuple[ThumbnailSpec, ...]:
@@ -62,15 +65,30 @@ def stem_of(path: str) -> str:
     return str(pure.with_name(stem))
 
 
-def rendition_name(stem: str, rendition: str) -> str:
-    """The naming rule: main -> `<stem>.jpg`, thumbnail -> `<stem>_<name>.jpg`."""
-    return f"{stem}.jpg" if rendition == MAIN else f"{stem}_{rendition}.jpg"
+EXTRA_FORMATS = ("webp", "avif")
+_EXTENSIONS = {"jpeg": "jpg", "webp": "webp", "avif": "avif"}
 
 
-def output_key(source_key: str, rendition: str, *, incoming_prefix: str, output_prefix: str) -> str:
-    """`incoming/<path>/<stem>.<ext>` -> `media/<path>/<stem>[_<name>].jpg`."""
+def rendition_name(stem: str, rendition: str, fmt: str = "jpeg") -> str:
+    """The naming rule: main -> `<stem>.jpg`, thumbnail -> `<stem>_<name>.jpg`; `.webp` / `.avif` siblings."""
+    extension = _EXTENSIONS[fmt]
+    return f"{stem}.{extension}" if rendition == MAIN else f"{stem}_{rendition}.{extension}"
+
+
+def output_key(source_key: str, rendition: str, *, incoming_prefix: str, output_prefix: str, fmt: str = "jpeg") -> str:
+    """`incoming/<path>/<stem>.<ext>` -> `media/<path>/<stem>[_<name>].jpg` (or .webp / .avif)."""
     relative = source_key[len(incoming_prefix) :] if source_key.startswith(incoming_prefix) else source_key
-    return output_prefix + rendition_name(stem_of(relative), rendition)
+    return output_prefix + rendition_name(stem_of(relative), rendition, fmt)
+
+
+def parse_extra_formats(text: str) -> tuple[str, ...]:
+    """`webp,avif` -> ("webp", "avif"); empty -> (); raises ValueError naming an unknown or repeated format."""
+    formats: list[str] = []
+    for item in filter(None, (part.strip().lower() for part in text.split(","))):
+        if item not in EXTRA_FORMATS or item in formats:
+            raise ValueError(f"unknown or repeated format {item!r}")
+        formats.append(item)
+    return tuple(formats)
 
 
 def rendition_names(config: PipelineConfig) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.conftest import corpus_dir
 from tests.integration.test_bench import run_bench
 
 
@@ -16,3 +17,7 @@ def test_make_bench_on_the_default_corpus_photos(tmp_path: Path) -> None:
     for key in ("jpeg median ours/vips", "jpeg median ours/seed", "jpeg median ours/floor", "import ratio"):
         assert summary[key] > 0, key
     assert 0 < summary["peak RSS photo_canon_eos5dmk3_22mp.jpg ours/seed"] < 1  # a ratio, measured
+    # smaller files are judged over the bench images plus the Kodak set
+    kodak = {path.name for path in (corpus_dir() / "08_kodak").glob("*.png")}
+    assert {row["image"] for row in report["encoders"]["images"]} == set(names) | kodak
+    assert "ours (per-image quality)" in report["encoders"]["summary"]

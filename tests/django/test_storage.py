@@ -8,6 +8,7 @@ import re
 import threading
 import time
 import urllib.request
+from dataclasses import replace
 from typing import Any
 from unittest import mock
 
@@ -214,6 +215,7 @@ def test_prefixes_and_thumbnails_come_from_django_settings(bucket: str, settings
         ({"output_prefix": "media"}, "output_prefix (IMAGE_OPTIMIZER_OUTPUT_PREFIX) = 'media'"),
         ({"location": "site"}, "leave `location` (AWS_LOCATION) empty"),
         ({"thumbnails": "thumb:0x0:crop"}, "thumbnails (IMAGE_OPTIMIZER_THUMBNAILS)"),
+        ({"extra_formats": "webp,gif"}, "extra_formats (IMAGE_OPTIMIZER_EXTRA_FORMATS)"),
     ],
 )
 def test_bad_configuration_names_the_setting(options: dict[str, str], message: str) -> None:
@@ -404,3 +406,48 @@ def test_a_direct_upload_the_function_rejects_still_gets_its_row(
     done = client.post("/direct-upload/done/", {"ticket": ticket["ticket"]}, "application/json")
     assert done.status_code == 200
     assert 'class="rejected"' in client.get("/").content.decode()
+
+
+def test_extra_formats_show_in_picture_and_go_with_the_name(
+    client: Any, bucket: str, s3: Any, run_function: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from image_optimizer import handler
+
+    settings.IMAGE_OPTIMIZER_EXTRA_FORMATS = "webp,avif"
+    settings.STORAGES = {**settings.STORAGES}  # rebuild the storage with the new settings
+    function = handler.settings
+    monkeypatch.setattr(
+        handler, "settings", replace(function, pipeline=replace(function.pipeline, extra_formats=("webp", "avif")))
+    )
+    handler.get_service.cache_clear()
+    photo = upload(client, "sunset.png", png_bytes(gradient(900, 600)))
+    run_function()
+    assert default_storage.is_ready(photo.image.name)
+
+    rendered = Template('{% load image_optimizer %}{% picture p.image "small" alt=title loading="lazy" %}')
+    markup = rendered.render(Context({"p": photo, "title": "A <sunset>"}))  # escaped like any variable
+    sources = re.findall(r'<source type="([^"]+)" srcset="([^"]+)">', markup)
+    assert [(kind, key_of(html.unescape(url), bucket)) for kind, url in sources] == [
+        ("image/avif", "media/photos/sunset_small.avif"),
+        ("image/webp", "media/photos/sunset_small.webp"),
+    ]
+    [img] = re.findall(r'<img src="([^"]+)" alt="A &lt;sunset&gt;" loading="lazy">', markup)
+    assert key_of(html.unescape(img), bucket) == "media/photos/sunset_small.jpg"
+    for _, url in sources:
+        with Image.open(io.BytesIO(fetch(html.unescape(url)))) as image:
+            assert image.size == (320, 213)
+
+    # a missing sibling means not ready: the page must not point at an object that is not there
+    s3.delete_object(Bucket=bucket, Key="media/photos/sunset_thumb.webp")
+    assert not default_storage.is_ready(photo.image.name)
+    photo.image.delete(save=False)
+    assert keys(s3, bucket, "") == []
+
+
+def test_without_extra_formats_picture_is_just_the_jpeg(bucket: str, s3: Any) -> None:
+    markup = Template("{% load image_optimizer %}{% picture p.image %}").render(Context({"p": Photo(image="a/b.jpg")}))
+    assert "<source" not in markup
+    [img] = re.findall(r'<picture><img src="([^"]+)" alt=""></picture>', markup)
+    assert key_of(html.unescape(img), bucket) == "media/a/b.jpg"
+    with pytest.raises(ValueError, match="format 'webp' is not written"):
+        default_storage.rendition_key("a/b.jpg", "main", "webp")

@@ -82,6 +82,10 @@ def test_build_artifacts(builds, arch):
     assert not list(fn.rglob("__pycache__")), "artifacts should not carry bytecode"
     assert (layer / "PIL").is_dir()
     assert (layer / "pillow_heif").is_dir()
+    # the JPEG encoder (image_optimizer.encode): jpegli, mozjpeg's lossless pass and the cffi it runs on
+    assert list(layer.glob(f"pyjpegli.cpython-312-{TRIPLET[arch]}.so")), "no pyjpegli for this architecture"
+    assert list((layer / "mozjpeg_lossless_optimization").glob("_mozjpeg_opti*.so"))
+    assert list(layer.glob(f"_cffi_backend.cpython-312-{TRIPLET[arch]}.so"))
 
     native = list(layer.rglob("*.so")) + list(fn.rglob("*.so"))
     assert any(p.parent.name == "PIL" for p in native), "no native PIL extension in the layer"
@@ -138,7 +142,14 @@ def test_import_built_artifacts_with_python312(builds):
         "assert PIL.Image.__file__.startswith(sys.argv[1]), PIL.Image.__file__\n"
         "assert PIL.features.check('jpg'), 'no JPEG support'\n"
         "assert callable(image_optimizer.handler.lambda_handler)\n"
-        "print(PIL.__version__, pillow_heif.__version__)\n"
+        "import pyjpegli, mozjpeg_lossless_optimization, _cffi_backend\n"
+        "assert all(m.__file__.startswith(sys.argv[1]) for m in (pyjpegli, mozjpeg_lossless_optimization, _cffi_backend))\n"
+        "from image_optimizer import encode\n"
+        "assert encode.jpeg_encoder('auto') == 'jpegli', 'the layer falls back to Pillow'\n"
+        "image = PIL.Image.linear_gradient('L').convert('RGB')\n"
+        "data, quality = encode.encode_jpeg(image, quality=None, target=85, encoder='auto', progressive=True)\n"
+        "assert b'\\xff\\xc2' in data[:1000] and PIL.Image.open(__import__('io').BytesIO(data)).size == (256, 256)\n"
+        "print(PIL.__version__, pillow_heif.__version__, quality)\n"
     )
     proc = subprocess.run(
         [exe, "-s", "-c", code, str(build / LAYER_ID / "python"), str(build / FUNCTION_ID)],
@@ -148,7 +159,8 @@ def test_import_built_artifacts_with_python312(builds):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.split() == ["13.0.0", "1.8.1"]
+    versions = proc.stdout.split()
+    assert versions[:2] == ["13.0.0", "1.8.1"] and 80 <= int(versions[2]) <= 95
 
 
 # --------------------------------------------------------------------------- makefile arch logic

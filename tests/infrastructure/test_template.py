@@ -79,7 +79,13 @@ def test_globals(template):
     assert sorted(params["Architecture"]["AllowedValues"]) == ["arm64", "x86_64"]
     assert params["FunctionMemorySize"]["Default"] == 1024
     assert params["FunctionTimeout"]["Default"] == 60
-    assert params["JpegQuality"]["MinValue"] == 1 and params["JpegQuality"]["MaxValue"] == 95
+    quality = re.compile(params["JpegQuality"]["AllowedPattern"])
+    assert [value for value in ("", "1", "9", "10", "85", "95") if not quality.fullmatch(value)] == []
+    assert [value for value in ("0", "96", "100", "08", "high") if quality.fullmatch(value)] == []
+    assert (params["QualityTarget"]["MinValue"], params["QualityTarget"]["MaxValue"]) == (50, 95)
+    assert params["JpegEncoder"]["AllowedValues"] == ["auto", "pillow"]
+    formats = re.compile(params["ExtraFormats"]["AllowedPattern"])
+    assert all(formats.fullmatch(value) for value in ("", "webp", "avif", "webp,avif", "avif,webp"))
 
 
 def test_function_environment_defaults(render):

@@ -34,7 +34,7 @@ def test_make_bench_on_the_samples_writes_a_full_report(tmp_path: Path) -> None:
     assert report["reps"] >= 5
     for row in report["images"]:
         assert row["ms"]["ours"] > 0 and row["ms"]["seed"] > 0 and row["ms"]["floor"] > 0
-        assert set(row["peak_rss_mb"]) == {"ours", "seed", "vips", "floor"}
+        assert set(row["peak_rss_mb"]) == {"ours", "ours-pillow", "seed", "vips", "floor"}
         assert row["ssimulacra2"]["ours"] > 50  # a sane picture, not a blank or shifted one
         # thumbnails are judged too, each against a reference of its own shape (a crop for the crop thumbnail)
         assert set(row["thumbnail_ssimulacra2"]["ours"]) == {"thumb", "small"}
@@ -43,3 +43,26 @@ def test_make_bench_on_the_samples_writes_a_full_report(tmp_path: Path) -> None:
     assert summary["import ratio"] > 0 and "jpeg median ours/vips" in summary
     assert set(summary["thumbnail ssimulacra2 mean ours / seed"]) == {"thumb", "small"}
     assert "jpeg median ours/floor" in table  # the readable table is printed too
+    assert summary["median per-image ratio ours/ours-pillow (all images)"] > 0
+
+    # every encoder variant, on the same pixels, against the seed's output
+    encoders = report["encoders"]
+    assert {row["image"] for row in encoders["images"]} == {row["image"] for row in report["images"]}
+    variants = {"seed", "pillow q85", "jpegli q85 + mozjpeg", "ours (per-image quality)", "webp", "avif"}
+    for row in encoders["images"]:
+        assert set(row["variants"]) == variants
+        for name, figures in row["variants"].items():
+            assert len(figures["bytes"]) == len(figures["ssimulacra2"]) == 3  # main, thumb, small
+            # (the seed drops alpha without flattening it: black, not white, behind alpha.webp)
+            assert name == "seed" or min(figures["ssimulacra2"]) > 40
+    summary = encoders["summary"]
+    assert set(summary) == variants - {"seed"}
+    for figures in summary.values():
+        assert set(figures) == {"main", "thumb", "small", "encode_ms_median"}
+    # jpegli + mozjpeg really ran: the same pixels at the same quality take fewer bytes than libjpeg-turbo's
+    assert (
+        summary["jpegli q85 + mozjpeg"]["main"]["bytes_vs_seed_pct"]
+        < summary["pillow q85"]["main"]["bytes_vs_seed_pct"]
+    )
+    assert summary["webp"]["main"]["bytes_vs_ours_pct"] != 0
+    assert "encoders over" in table

@@ -244,3 +244,28 @@ def test_structured_log_line_carries_key_and_request_id(
 
 def test_sample_images_exist() -> None:
     assert len([p for p in Path(SAMPLES_DIR).iterdir() if p.suffix in {".jpg", ".png", ".webp", ".heic"}]) >= 3
+
+
+def test_extra_formats_write_webp_and_avif_siblings_of_every_rendition(
+    s3: Any, context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_siblings = replace(
+        handler.settings, pipeline=replace(handler.settings.pipeline, extra_formats=("webp", "avif"))
+    )
+    monkeypatch.setattr(handler, "settings", with_siblings)
+    handler.get_service.cache_clear()
+    event = put(s3, "incoming/photos/kodim03.png", (SAMPLES_DIR / "kodim03.png").read_bytes())
+    [result] = handler.lambda_handler(event, context)["results"]
+    assert result["status"] == "processed"
+    stems = ["media/photos/kodim03", "media/photos/kodim03_small", "media/photos/kodim03_thumb"]
+    assert keys(s3) == sorted(f"{stem}.{ext}" for stem in stems for ext in ("jpg", "webp", "avif"))
+    for stem in stems:
+        jpeg = Image.open(io.BytesIO(s3.get_object(Bucket=BUCKET, Key=f"{stem}.jpg")["Body"].read()))
+        for ext, pillow_format in (("webp", "WEBP"), ("avif", "AVIF")):
+            sibling = s3.get_object(Bucket=BUCKET, Key=f"{stem}.{ext}")
+            assert sibling["ContentType"] == f"image/{ext}"
+            assert sibling["Metadata"]["source-key"] == "incoming/photos/kodim03.png"
+            image = Image.open(io.BytesIO(sibling["Body"].read()))
+            assert (image.format, image.size) == (pillow_format, jpeg.size)
+    formats = {(output["name"], output["format"]) for output in result["outputs"]}
+    assert formats == {(name, fmt) for name in ("main", "thumb", "small") for fmt in ("jpeg", "webp", "avif")}

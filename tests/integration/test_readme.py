@@ -96,6 +96,7 @@ def test_django_settings_table_matches_the_storage() -> None:
     defaults = {setting.name: setting.default for setting in SETTINGS}
     expected = [(option, django, defaults[function]) for option, (django, function) in PREFIX_OPTIONS.items()]
     expected.append(("thumbnails", "IMAGE_OPTIMIZER_THUMBNAILS", defaults["THUMBNAILS"]))
+    expected.append(("extra_formats", "IMAGE_OPTIMIZER_EXTRA_FORMATS", defaults["EXTRA_FORMATS"]))
     assert rows == expected
 
 

@@ -243,3 +243,24 @@ def test_reduced_working_images_map_exactly_onto_the_source(
         pipeline, "working_scale", lambda image, stored, divisor: (image.width / stored[0], image.height / stored[1])
     )
     assert abs(centroid() - expected) > shift * 2 / 3  # the old ratio mapping: this test sees the difference
+
+
+def test_extra_formats_follow_the_jpegs_at_the_same_sizes() -> None:
+    config = PipelineConfig(extra_formats=("webp", "avif"))
+    result = optimize(jpeg_bytes(gradient(1600, 1000)), config)
+    jpegs = [(r.name, r.width, r.height) for r in result.renditions if r.format == "jpeg"]
+    assert [r.format for r in result.renditions] == ["jpeg"] * 3 + ["webp"] * 3 + ["avif"] * 3
+    for fmt in ("webp", "avif"):
+        siblings = [r for r in result.renditions if r.format == fmt]
+        assert [(r.name, r.width, r.height) for r in siblings] == jpegs
+        for sibling in siblings:
+            assert Image.open(io.BytesIO(sibling.data)).size == (sibling.width, sibling.height)
+    assert result.main.format == "jpeg"
+
+
+def test_thumbnails_reuse_the_quality_chosen_for_the_main_image() -> None:
+    result = optimize(jpeg_bytes(gradient(1600, 1000)))
+    qualities = {rendition.quality for rendition in result.renditions}
+    assert len(qualities) == 1 and None not in qualities
+    fixed = optimize(jpeg_bytes(gradient(1600, 1000)), PipelineConfig(quality=70))
+    assert {rendition.quality for rendition in fixed.renditions} == {70}

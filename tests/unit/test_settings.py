@@ -17,7 +17,8 @@ def test_defaults_match_the_documented_table() -> None:
     )
     assert settings.max_input_bytes == 52_428_800
     pipeline = settings.pipeline
-    assert (pipeline.max_width, pipeline.max_height, pipeline.quality) == (750, None, 85)
+    assert (pipeline.max_width, pipeline.max_height, pipeline.quality) == (750, None, None)
+    assert (pipeline.quality_target, pipeline.encoder, pipeline.extra_formats) == (85, "auto", ())
     assert pipeline.thumbnails == (ThumbnailSpec("thumb", 150, 150, "crop"), ThumbnailSpec("small", 320, 320, "fit"))
     assert pipeline.background == (255, 255, 255)
     assert pipeline == PipelineConfig()  # optimize(data) without a config uses these same defaults
@@ -31,8 +32,13 @@ def test_values_are_parsed() -> None:
             "JPEG_QUALITY": "70",
             "THUMBNAILS": "",
             "BACKGROUND_COLOR": "#102030",
+            "QUALITY_TARGET": "90",
+            "JPEG_ENCODER": "Pillow",
+            "EXTRA_FORMATS": " avif, webp ",
         }
     )
+    assert (settings.pipeline.quality_target, settings.pipeline.encoder) == (90, "pillow")
+    assert settings.pipeline.extra_formats == ("avif", "webp")
     assert (settings.pipeline.max_width, settings.pipeline.max_height, settings.pipeline.quality) == (1200, 800, 70)
     assert settings.pipeline.thumbnails == ()
     assert settings.pipeline.background == (16, 32, 48)
@@ -45,6 +51,10 @@ def test_values_are_parsed() -> None:
     [
         ("JPEG_QUALITY", "96"),
         ("JPEG_QUALITY", "high"),
+        ("QUALITY_TARGET", "40"),
+        ("JPEG_ENCODER", "mozjpeg"),
+        ("EXTRA_FORMATS", "webp,jxl"),
+        ("EXTRA_FORMATS", "webp,webp"),
         ("MAX_WIDTH", "0"),
         ("MAX_HEIGHT", "-5"),
         ("THUMBNAILS", "thumb:150"),

@@ -5,12 +5,20 @@ The site writes raw uploads to `incoming/`; the function turns them into `media/
 the function uses (`image_optimizer.specs`).
 """
 
-from .helpers import UploadRejected, presigned_post, rendition_url, thumbnail_url, wait_until_ready
+from .helpers import (
+    UploadRejected,
+    picture_sources,
+    presigned_post,
+    rendition_url,
+    thumbnail_url,
+    wait_until_ready,
+)
 from .storage import IncomingImageStorage
 
 __all__ = [
     "IncomingImageStorage",
     "UploadRejected",
+    "picture_sources",
     "presigned_post",
     "rendition_url",
     "thumbnail_url",

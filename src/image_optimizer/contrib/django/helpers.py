@@ -37,10 +37,33 @@ def _resolve(name: Any, storage: IncomingImageStorage | None) -> tuple[str, Inco
     return str(name or ""), storage
 
 
-def rendition_url(name: Any, rendition: str = MAIN, storage: IncomingImageStorage | None = None) -> str:
-    """URL of a rendition (`main` or a thumbnail name) of a stored name; "" for an empty field."""
+def rendition_url(
+    name: Any, rendition: str = MAIN, storage: IncomingImageStorage | None = None, *, fmt: str = "jpeg"
+) -> str:
+    """URL of a rendition (`main` or a thumbnail name) of a stored name, as JPEG or a configured extra format
+    (IMAGE_OPTIMIZER_EXTRA_FORMATS); "" for an empty field."""
     name, storage = _resolve(name, storage)
-    return storage.rendition_url(name, rendition) if name else ""
+    return storage.rendition_url(name, rendition, fmt=fmt) if name else ""
+
+
+# Best first for <picture>: a browser takes the first <source> whose type it supports.
+PICTURE_ORDER = ("avif", "webp")
+MIME_TYPES = {"avif": "image/avif", "webp": "image/webp", "jpeg": "image/jpeg"}
+
+
+def picture_sources(
+    name: Any, rendition: str = MAIN, storage: IncomingImageStorage | None = None
+) -> list[tuple[str, str]]:
+    """(MIME type, URL) of each extra-format sibling of a rendition, AVIF before WebP, for `<picture>`'s
+    `<source>` elements; the JPEG (`rendition_url`) is the `<img>` fallback. [] for an empty field."""
+    name, storage = _resolve(name, storage)
+    if not name:
+        return []
+    return [
+        (MIME_TYPES[fmt], storage.rendition_url(name, rendition, fmt=fmt))
+        for fmt in PICTURE_ORDER
+        if fmt in storage.formats
+    ]
 
 
 def thumbnail_url(name: Any, thumbnail: str, storage: IncomingImageStorage | None = None) -> str:

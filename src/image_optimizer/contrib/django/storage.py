@@ -19,7 +19,7 @@ from storages.backends.s3 import S3Storage
 from storages.utils import ReadBytesWrapper, clean_name, safe_join
 
 from ...settings import SETTINGS
-from ...specs import MAIN, ThumbnailSpec, parse_thumbnails, rendition_name, stem_of
+from ...specs import MAIN, ThumbnailSpec, parse_extra_formats, parse_thumbnails, rendition_name, stem_of
 
 _DEFAULTS = {setting.name: setting for setting in SETTINGS}
 # Storage option -> (Django setting, the function's setting it must agree with).
@@ -53,6 +53,7 @@ class IncomingImageStorage(S3Storage):
         for option, (django_name, function_name) in PREFIX_OPTIONS.items():
             defaults[option] = _django_setting(django_name, _DEFAULTS[function_name].default)
         defaults["thumbnails"] = _django_setting("IMAGE_OPTIMIZER_THUMBNAILS", _DEFAULTS["THUMBNAILS"].default)
+        defaults["extra_formats"] = _django_setting("IMAGE_OPTIMIZER_EXTRA_FORMATS", _DEFAULTS["EXTRA_FORMATS"].default)
         defaults["file_overwrite"] = False
         defaults["default_acl"] = None
         return defaults
@@ -79,6 +80,18 @@ class IncomingImageStorage(S3Storage):
                 f"IncomingImageStorage: thumbnails (IMAGE_OPTIMIZER_THUMBNAILS) = {self.thumbnails!r}: {error}"
             ) from None
         self.thumbnail_specs: tuple[ThumbnailSpec, ...] = specs
+        try:
+            extras = (
+                parse_extra_formats(",".join(self.extra_formats))
+                if isinstance(self.extra_formats, list | tuple)
+                else parse_extra_formats(self.extra_formats)
+            )
+        except ValueError as error:
+            raise ImproperlyConfigured(
+                f"IncomingImageStorage: extra_formats (IMAGE_OPTIMIZER_EXTRA_FORMATS) = {self.extra_formats!r}:"
+                f" {error}; expected {_DEFAULTS['EXTRA_FORMATS'].accepted}, as the function's EXTRA_FORMATS"
+            ) from None
+        self.formats: tuple[str, ...] = ("jpeg", *extras)  # what the function writes for every rendition
 
     # ---- the naming rule, shared with the function (image_optimizer.specs) ----
 
@@ -90,11 +103,14 @@ class IncomingImageStorage(S3Storage):
         """`photos/cat.png` -> `photos/cat.jpg`: the name of the main rendition, relative to output_prefix."""
         return rendition_name(stem_of(clean_name(upload_name)), MAIN)
 
-    def rendition_key(self, name: str, rendition: str = MAIN) -> str:
-        """Bucket key of a rendition of a stored (final) name; raises ValueError for an unknown rendition."""
+    def rendition_key(self, name: str, rendition: str = MAIN, fmt: str = "jpeg") -> str:
+        """Bucket key of a rendition of a stored (final) name, as JPEG or one of the configured extra formats;
+        raises ValueError for an unknown rendition or format."""
         if rendition not in self.rendition_names:
             raise ValueError(f"unknown rendition {rendition!r}; configured: {', '.join(self.rendition_names)}")
-        return self._key(self.output_prefix, rendition_name(stem_of(clean_name(name)), rendition))
+        if fmt not in self.formats:
+            raise ValueError(f"format {fmt!r} is not written; configured: {', '.join(self.formats)}")
+        return self._key(self.output_prefix, rendition_name(stem_of(clean_name(name)), rendition, fmt))
 
     def incoming_key(self, upload_name: str) -> str:
         return self._key(self.incoming_prefix, clean_name(upload_name))
@@ -220,9 +236,16 @@ class IncomingImageStorage(S3Storage):
         return self.rendition_url(name, MAIN, parameters, expire, http_method)
 
     def rendition_url(
-        self, name: str, rendition: str, parameters: Any = None, expire: Any = None, http_method: Any = None
+        self,
+        name: str,
+        rendition: str,
+        parameters: Any = None,
+        expire: Any = None,
+        http_method: Any = None,
+        *,
+        fmt: str = "jpeg",
     ) -> str:
-        return str(super().url(self.rendition_key(name, rendition), parameters, expire, http_method))
+        return str(super().url(self.rendition_key(name, rendition, fmt), parameters, expire, http_method))
 
     def exists(self, name: str) -> bool:
         return bool(super().exists(self.rendition_key(name)))
@@ -247,7 +270,8 @@ class IncomingImageStorage(S3Storage):
         return all(super(IncomingImageStorage, self).exists(key) for key in self.rendition_keys(name))
 
     def rendition_keys(self, name: str) -> list[str]:
-        return [self.rendition_key(name, rendition) for rendition in self.rendition_names]
+        """Every object the function writes for this name: each rendition in JPEG and every extra format."""
+        return [self.rendition_key(name, rendition, fmt) for fmt in self.formats for rendition in self.rendition_names]
 
     def pending_originals(self, name: str) -> list[str]:
         """Keys in incoming/ with this name's stem: uploads the function has not finished yet."""

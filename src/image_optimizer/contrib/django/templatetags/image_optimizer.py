@@ -1,10 +1,12 @@
-"""`{% load image_optimizer %}` then `{{ photo.image|thumbnail_url:"thumb" }}` or `{{ photo.image|rendition_url:"small" }}`."""
+"""`{% load image_optimizer %}` then `{{ photo.image|thumbnail_url:"thumb" }}`, `{{ photo.image|rendition_url:"small" }}`
+or `{% picture photo.image "small" alt="A cat" %}` (a `<picture>` with the EXTRA_FORMATS siblings as sources)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django import template
+from django.utils.html import format_html, format_html_join
 
 from .. import helpers
 
@@ -19,3 +21,20 @@ def thumbnail_url(value: Any, thumbnail: str) -> str:
 @register.filter
 def rendition_url(value: Any, rendition: str = "main") -> str:
     return helpers.rendition_url(value, rendition)
+
+
+@register.simple_tag
+def picture(value: Any, rendition: str = "main", alt: str = "", **attributes: Any) -> str:
+    """`<picture>`: one `<source>` per extra format (AVIF, WebP), then the JPEG `<img>` with `alt` and any other
+    attributes given (class, loading, width...)."""
+    sources = format_html_join("", '<source type="{}" srcset="{}">', helpers.picture_sources(value, rendition))
+    extra = format_html_join("", ' {}="{}"', sorted(attributes.items()))
+    return str(
+        format_html(
+            '<picture>{}<img src="{}" alt="{}"{}></picture>',
+            sources,
+            helpers.rendition_url(value, rendition),
+            alt,
+            extra,
+        )
+    )
