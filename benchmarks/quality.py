@@ -35,19 +35,25 @@ def reference_source(data: bytes) -> Image.Image:
     return image.convert("RGB")
 
 
+@lru_cache(maxsize=8)
+def reference_png(source: bytes, size: tuple[int, int], crop: bool) -> bytes:
+    """The Lanczos reference of one output shape, shared by every variant scored at that shape."""
+    full = reference_source(source)
+    if crop:
+        reference = ImageOps.fit(full, size, Image.Resampling.LANCZOS)
+    else:
+        reference = full.resize(size, Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    reference.save(buffer, "PNG", compress_level=1)
+    return buffer.getvalue()
+
+
 def score(source: bytes, output: bytes, *, crop: bool = False) -> float:
     """`crop`: the output is a centred crop of the source (a crop thumbnail), so the reference is one too."""
     from ssimulacra2 import compute_ssimulacra2
 
     out = Image.open(io.BytesIO(output)).convert("RGB")
-    full = reference_source(source)
-    if crop:
-        reference = ImageOps.fit(full, out.size, Image.Resampling.LANCZOS)
-    else:
-        reference = full.resize(out.size, Image.Resampling.LANCZOS)
-    ref_buffer, out_buffer = io.BytesIO(), io.BytesIO()
-    reference.save(ref_buffer, "PNG")
-    out.save(out_buffer, "PNG")
-    ref_buffer.seek(0)
+    out_buffer = io.BytesIO()
+    out.save(out_buffer, "PNG", compress_level=1)
     out_buffer.seek(0)
-    return float(compute_ssimulacra2(ref_buffer, out_buffer))
+    return float(compute_ssimulacra2(io.BytesIO(reference_png(source, out.size, crop)), out_buffer))

@@ -1,11 +1,11 @@
 """Encoding a finished rendition: image in, bytes out. Pure, like the rest of the pipeline.
 
-JPEG, by default: jpegli (pyjpegli) at a quality chosen per image, then mozjpeg's lossless pass (progressive
-scans, optimal Huffman tables: fewer bytes, identical pixels). The quality is the lowest whose PSNR stays
-within QUALITY_SLACK_DB of what libjpeg-turbo at the target quality gives the same pixels: a fixed quality wastes
-bytes on easy images and starves hard ones. `JPEG_QUALITY` fixes it instead. Pillow/libjpeg-turbo is the
-fallback when either library does not import (or jpegli refuses an image), and does grayscale, which pyjpegli
-cannot.
+JPEG, by default: jpegli (jpegli.py), progressive with optimal Huffman tables, at a quality chosen per image:
+the lowest whose PSNR stays within QUALITY_SLACK_DB of what libjpeg-turbo at the target quality gives the same
+pixels (a fixed quality wastes bytes on easy images and starves hard ones). The search probes with baseline
+encodes (a quarter of the cost, identical pixels); only the chosen quality is encoded progressive.
+`JPEG_QUALITY` fixes the quality instead. Pillow/libjpeg-turbo is the fallback when jpegli cannot load (or
+refuses an image), and encodes grayscale, which this binding does not.
 
 WebP and AVIF siblings (EXTRA_FORMATS) use one quality per format, calibrated so their mean SSIMULACRA2 over the
 benchmark images matches the JPEGs' (`make bench` reports both).
@@ -16,14 +16,12 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from functools import lru_cache
 
 from PIL import Image, ImageChops, ImageStat
 
 from .errors import CorruptImage
-
-Encoder = Callable[..., bytes]
+from .jpegli import JpegliEncoder
+from .jpegli import load as load_jpegli
 
 # Measured over the `make bench` images plus Kodak 01-12 (benchmarks/encoders.py): see the README's table.
 QUALITY_SLACK_DB = 0.25
@@ -34,6 +32,8 @@ QUALITY_CEILING = 95
 # PSNR rises by roughly this much per jpegli quality step near q85: the first guess of the search.
 DB_PER_STEP = 0.25
 MAX_PROBES = 4
+SAMPLE_BAND = 32  # rows per band of the search's sample: two 4:2:0 MCU rows
+MIN_SAMPLE_BANDS = 4  # smaller images are measured whole
 PSNR_CAP_DB = 99.0  # an exact copy: finite, so flat images compare and step like any other
 # Quality per extra format giving the JPEGs' mean SSIMULACRA2, interpolated from WebP q80/q88 and AVIF q60/q75 over
 # 9 of the bench + Kodak images (78.9 for the JPEGs); `make bench` reports what they give. AVIF's speed 8 keeps its
@@ -42,21 +42,8 @@ EXTRA_QUALITY = {"webp": 86, "avif": 72}
 AVIF_SPEED = 8
 
 
-@dataclass(frozen=True)
-class Jpegli:
-    encode: Encoder  # (rgb bytes, width, height, quality=) -> baseline JPEG
-    optimize: Callable[[bytes], bytes]  # lossless: progressive + optimal Huffman tables
-
-
-@lru_cache(maxsize=1)
-def jpegli() -> Jpegli | None:
-    """The jpegli encoder and mozjpeg's optimizer, or None when either cannot load (then Pillow encodes)."""
-    try:
-        import mozjpeg_lossless_optimization
-        import pyjpegli
-    except (ImportError, OSError):  # OSError: a wheel for another platform or a missing shared library
-        return None
-    return Jpegli(pyjpegli.encode, mozjpeg_lossless_optimization.optimize)
+def jpegli() -> JpegliEncoder | None:
+    return load_jpegli()
 
 
 def jpeg_encoder(requested: str) -> str:
@@ -74,10 +61,9 @@ def encode_jpeg(
     library = jpegli() if encoder == "auto" and image.mode == "RGB" else None
     if library is not None:
         try:
-            data, used = _jpegli_encoded(library, image, quality, target)
-            return library.optimize(data), used
+            return _jpegli_encoded(library, image, quality, target)
         except (RuntimeError, ValueError):
-            pass  # jpegli or mozjpeg refused this image: libjpeg-turbo still can
+            pass  # jpegli refused this image: libjpeg-turbo still can
     return pillow_jpeg(image, quality or target, progressive=progressive), quality or target
 
 
@@ -87,41 +73,55 @@ def pillow_jpeg(image: Image.Image, quality: int, *, progressive: bool, optimize
     return buffer.getvalue()
 
 
-def _jpegli_encoded(library: Jpegli, image: Image.Image, quality: int | None, target: int) -> tuple[bytes, int]:
-    pixels = image.tobytes()
+def _jpegli_encoded(
+    library: JpegliEncoder, image: Image.Image, quality: int | None, target: int
+) -> tuple[bytes, int]:
+    def encode(picture: Image.Image, q: int, progressive: bool = False) -> bytes:
+        return library.encode(picture.tobytes(), picture.width, picture.height, quality=q, progressive=progressive)
 
-    def encode(q: int) -> bytes:
-        return bytes(library.encode(pixels, image.width, image.height, quality=q))
+    if quality is None:
+        quality = choose_quality(image, encode, target)
+    return encode(image, quality, progressive=True), quality
 
-    return (encode(quality), quality) if quality is not None else choose_quality(image, encode, target)
 
+def choose_quality(image: Image.Image, encode: Callable[[Image.Image, int], bytes], target: int) -> int:
+    """The lowest jpegli quality (from target - QUALITY_BELOW_TARGET) whose PSNR is within QUALITY_SLACK_DB of
+    libjpeg-turbo's at `target` on the same pixels. Measured on a sample of the rows (`row_sample`). Starts from
+    a guess, then steps or bisects: at most MAX_PROBES baseline jpegli encodes of the sample."""
+    sample = row_sample(image)
+    goal = psnr(sample, pillow_jpeg(sample, target, progressive=False, optimize=False)) - QUALITY_SLACK_DB
+    margins: dict[int, float] = {}  # quality -> its PSNR above the goal
 
-def choose_quality(image: Image.Image, encode: Callable[[int], bytes], target: int) -> tuple[bytes, int]:
-    """The lowest jpegli quality (from target - QUALITY_BELOW_TARGET) whose PSNR is within QUALITY_SLACK_DB of libjpeg-turbo's
-    at `target` on the same pixels. Starts from a guess, then steps or bisects: at most MAX_PROBES jpegli encodes."""
-    goal = psnr(image, pillow_jpeg(image, target, progressive=False, optimize=False)) - QUALITY_SLACK_DB
-    probes: dict[int, tuple[bytes, float]] = {}  # quality -> (JPEG, its PSNR)
-
-    def probe(q: int) -> bool:
-        if q not in probes:
-            data = encode(q)
-            probes[q] = data, psnr(image, data)
-        return probes[q][1] >= goal
+    def passes(q: int) -> bool:
+        if q not in margins:
+            margins[q] = psnr(sample, encode(sample, q)) - goal
+        return margins[q] >= 0
 
     # low is known to fail (or lies below the range), high known to pass (or lies above it)
     floor = max(1, target - QUALITY_BELOW_TARGET)
     low, high = floor - 1, QUALITY_CEILING + 1
     q = min(QUALITY_CEILING, target)
     for step in range(MAX_PROBES):
-        if probe(q):
+        if passes(q):
             high = q
         else:
             low = q
         if high - low <= 1:
             break
-        q = _first_step(q, probes[q][1] - goal, low, high) if step == 0 else (low + high) // 2
-    # out of probes: the lowest quality known to pass, or the ceiling when none did
-    return (probes[high][0], high) if high in probes else (encode(QUALITY_CEILING), QUALITY_CEILING)
+        q = _first_step(q, margins[q], low, high) if step == 0 else (low + high) // 2
+    return min(high, QUALITY_CEILING)  # out of probes: the lowest quality known to pass, else the ceiling
+
+
+def row_sample(image: Image.Image) -> Image.Image:
+    """Every other band of SAMPLE_BAND rows, stacked: half the pixels, with the same block grid as the whole
+    image (the band height is a multiple of the 4:2:0 MCU), so quantisation errors match the full encode's."""
+    bands = range(0, image.height - SAMPLE_BAND + 1, 2 * SAMPLE_BAND)
+    if len(bands) < MIN_SAMPLE_BANDS:
+        return image
+    sample = Image.new(image.mode, (image.width, len(bands) * SAMPLE_BAND))
+    for index, top in enumerate(bands):
+        sample.paste(image.crop((0, top, image.width, top + SAMPLE_BAND)), (0, index * SAMPLE_BAND))
+    return sample
 
 
 def _first_step(q: int, margin_db: float, low: int, high: int) -> int:

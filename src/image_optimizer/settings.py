@@ -114,7 +114,7 @@ SETTINGS: tuple[Setting, ...] = (
         "JPEG_ENCODER",
         "auto",
         "auto or pillow",
-        "auto: jpegli + mozjpeg's lossless pass when they load, else Pillow (libjpeg-turbo); pillow: always Pillow",
+        "auto: jpegli when it loads, else Pillow (libjpeg-turbo); pillow: always Pillow",
         _choice("auto", "pillow"),
     ),
     Setting(

@@ -30,7 +30,7 @@ class PipelineConfig:
     max_height: int | None = None
     quality: int | None = None  # fixed JPEG quality; None: chosen per image to match `quality_target`
     quality_target: int = 85
-    encoder: str = "auto"  # "auto": jpegli + mozjpeg when they import; "pillow": libjpeg-turbo only
+    encoder: str = "auto"  # "auto": jpegli when it loads; "pillow": libjpeg-turbo only
     thumbnails: tuple[ThumbnailSpec, ...] = field(
         default_factory=lambda: parse_thumbnails("thumb:150x150:crop,small:320x320:fit")
     )

@@ -1,4 +1,5 @@
-"""JPEG encoding: jpegli + mozjpeg by default, quality chosen per image, Pillow as the fallback; WebP/AVIF siblings."""
+"""JPEG encoding: jpegli by default (through its C API), quality chosen per image, Pillow as the fallback;
+WebP/AVIF siblings."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from image_optimizer import encode
-from image_optimizer.encode import Jpegli, choose_quality, encode_extra, encode_jpeg, pillow_jpeg, psnr
+from image_optimizer import encode, jpegli
+from image_optimizer.encode import choose_quality, encode_extra, encode_jpeg, pillow_jpeg, psnr
 from tests.conftest import gradient
 from tests.jpeg_markers import metadata_markers, segments
 
@@ -41,58 +42,107 @@ def pyjpegli_encode(image: Image.Image, quality: int) -> bytes:
 def without_jpegli(monkeypatch: pytest.MonkeyPatch):
     """As on a machine where pyjpegli cannot be imported."""
     monkeypatch.setitem(sys.modules, "pyjpegli", None)
-    encode.jpegli.cache_clear()
+    jpegli.load.cache_clear()
     yield
-    encode.jpegli.cache_clear()
+    jpegli.load.cache_clear()
 
 
-def test_jpegli_and_mozjpeg_are_the_default_encoder() -> None:
+def test_jpegli_is_the_default_encoder() -> None:
     assert encode.jpegli() is not None
     assert encode.jpeg_encoder("auto") == "jpegli"
     assert encode.jpeg_encoder("pillow") == "pillow"
 
 
-def test_default_output_is_jpegli_made_progressive_by_mozjpeg_without_metadata() -> None:
+def test_default_output_is_progressive_jpegli_without_metadata() -> None:
     image = photo_like()
     data = encode_jpeg(image, quality=None, target=85, encoder="auto", progressive=False)[0]
     markers = [marker for marker, _ in segments(data)]
-    assert SOF_PROGRESSIVE in markers  # jpegli alone writes baseline: the lossless pass ran
+    assert SOF_PROGRESSIVE in markers
     assert metadata_markers(data) == []
     decoded = Image.open(io.BytesIO(data))
     assert decoded.size == image.size and decoded.mode == "RGB"
     assert data != pillow_jpeg(image, 85, progressive=True)
 
 
-def test_mozjpeg_pass_is_lossless_and_smaller() -> None:
+@pytest.mark.parametrize(("width", "height", "quality"), [(1, 1, 85), (17, 9, 40), (480, 320, 85), (753, 501, 95)])
+def test_the_binding_writes_exactly_what_pyjpegli_writes(width: int, height: int, quality: int) -> None:
+    """The ctypes layout of jpeg_compress_struct is right: baseline output is pyjpegli's, byte for byte."""
+    image = photo_like(width, height)
+    library = jpegli.load()
+    assert library is not None
+    produced = library.encode(image.tobytes(), width, height, quality=quality, progressive=False)
+    assert produced == pyjpegli_encode(image, quality)
+
+
+def test_progressive_is_smaller_with_the_same_pixels() -> None:
     image = photo_like()
-    baseline = pyjpegli_encode(image, 85)
-    data = encode_jpeg(image, quality=85, target=85, encoder="auto", progressive=False)[0]
-    assert len(data) < len(baseline)
-    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), np.asarray(Image.open(io.BytesIO(baseline))))
+    library = jpegli.load()
+    assert library is not None
+    baseline = library.encode(image.tobytes(), image.width, image.height, quality=85, progressive=False)
+    progressive = library.encode(image.tobytes(), image.width, image.height, quality=85, progressive=True)
+    assert SOF_PROGRESSIVE in [marker for marker, _ in segments(progressive)]
+    assert len(progressive) < len(baseline)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(progressive))), np.asarray(Image.open(io.BytesIO(baseline))))
+
+
+def test_the_binding_refuses_what_would_end_the_process() -> None:
+    library = jpegli.load()
+    assert library is not None
+    with pytest.raises(ValueError, match="70000x10"):
+        library.encode(bytes(70000 * 10 * 3), 70000, 10, quality=85, progressive=False)
+    with pytest.raises(ValueError, match="RGB"):
+        library.encode(b"\0" * 10, 4, 4, quality=85, progressive=False)
+
+
+def test_an_unknown_pyjpegli_version_is_not_trusted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jpegli.metadata, "version", lambda name: "9.9.9")
+    jpegli.load.cache_clear()
+    try:
+        assert jpegli.load() is None
+        assert encode.jpeg_encoder("auto") == "pillow"
+    finally:
+        jpegli.load.cache_clear()
 
 
 def test_fixed_quality_overrides_the_search() -> None:
     image = photo_like()
-    library = encode.jpegli()
+    library = jpegli.load()
     assert library is not None
-    expected = library.optimize(pyjpegli_encode(image, 70))
-    assert encode_jpeg(image, quality=70, target=85, encoder="auto", progressive=True)[0] == expected
+    expected = library.encode(image.tobytes(), image.width, image.height, quality=70, progressive=True)
+    assert encode_jpeg(image, quality=70, target=85, encoder="auto", progressive=False) == (expected, 70)
 
 
 def test_chosen_quality_is_the_lowest_that_keeps_within_the_slack() -> None:
     image = photo_like()
-    goal = psnr(image, pillow_jpeg(image, 85, progressive=False, optimize=False)) - encode.QUALITY_SLACK_DB
+    sample = encode.row_sample(image)
+    goal = psnr(sample, pillow_jpeg(sample, 85, progressive=False, optimize=False)) - encode.QUALITY_SLACK_DB
     tried: list[int] = []
 
-    def recording(quality: int) -> bytes:
+    def recording(picture: Image.Image, quality: int) -> bytes:
+        assert picture.size == sample.size  # probes encode the sample, not the whole image
         tried.append(quality)
-        return pyjpegli_encode(image, quality)
+        return pyjpegli_encode(picture, quality)
 
-    data, chosen = choose_quality(image, recording, 85)
-    assert data == pyjpegli_encode(image, chosen)
+    chosen = choose_quality(image, recording, 85)
     assert len(tried) <= encode.MAX_PROBES
-    assert psnr(image, pyjpegli_encode(image, chosen)) >= goal
-    assert chosen == 85 - encode.QUALITY_BELOW_TARGET or psnr(image, pyjpegli_encode(image, chosen - 1)) < goal
+    assert psnr(sample, pyjpegli_encode(sample, chosen)) >= goal
+    assert chosen == 85 - encode.QUALITY_BELOW_TARGET or psnr(sample, pyjpegli_encode(sample, chosen - 1)) < goal
+
+
+def test_the_sample_keeps_every_other_band_on_the_block_grid() -> None:
+    image = photo_like(64, 300)
+    sample = encode.row_sample(image)
+    band = encode.SAMPLE_BAND
+    assert band % 16 == 0  # whole 4:2:0 MCU rows: the sample's blocks are the image's blocks
+    tops = range(0, image.height - band + 1, 2 * band)
+    assert sample.size == (64, len(tops) * band)
+    for index, top in enumerate(tops):
+        assert (
+            sample.crop((0, index * band, 64, (index + 1) * band)).tobytes()
+            == image.crop((0, top, 64, top + band)).tobytes()
+        )
+    small = photo_like(64, 200)
+    assert encode.row_sample(small) is small  # too few bands: measured whole
 
 
 def test_a_higher_target_gives_a_higher_quality() -> None:
@@ -109,7 +159,7 @@ def test_easy_and_hard_images_get_different_qualities() -> None:
     for name in ("kodim03.png", "landscape_exif6.jpg"):
         image = Image.open(SAMPLES / name).convert("RGB")
         image = image.resize((480, round(image.height * 480 / image.width)), Image.Resampling.LANCZOS)
-        qualities.append(choose_quality(image, lambda q, image=image: pyjpegli_encode(image, q), 85)[1])
+        qualities.append(choose_quality(image, pyjpegli_encode, 85))
     assert qualities[0] != qualities[1]
 
 
@@ -150,7 +200,10 @@ def test_jpegli_refusing_an_image_falls_back_to_pillow(monkeypatch: pytest.Monke
     def refuse(*_args: object, **_kwargs: object) -> bytes:
         raise RuntimeError("jpegli: cannot encode")
 
-    monkeypatch.setattr(encode, "jpegli", lambda: Jpegli(refuse, lambda data: data))
+    class Refusing:
+        encode = staticmethod(refuse)
+
+    monkeypatch.setattr(encode, "jpegli", lambda: Refusing())
     image = photo_like()
     assert encode_jpeg(image, quality=None, target=85, encoder="auto", progressive=True)[0] == pillow_jpeg(
         image, 85, progressive=True
