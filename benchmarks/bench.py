@@ -236,10 +236,7 @@ def main() -> int:
     summary = summarise(rows, imports)
     # Smaller files: the images plus, for the default set, the corpus's Kodak images; every encoder variant.
     encoder_images = images + ([] if args.dir else encoders.kodak_images(CORPUS))
-    encoder_rows = []
-    for path in encoder_images:
-        encoder_rows.append(encoders.measure(path))
-        print(f"  encoders: {path.name}", file=sys.stderr, flush=True)
+    encoder_rows = encoders.measure_all(encoder_images)
     encoder_summary = encoders.summarise(encoder_rows)
     machine = {
         "python": platform.python_version(),

@@ -1,15 +1,19 @@
 """Encoder variants on the same finished pixels: bytes and SSIMULACRA2 against the seed's q85 output.
 
 For each image (the bench images plus the Kodak set), the pipeline renders every rendition once; each variant
-then encodes those pixels. Totals are over all images: bytes vs the seed's, mean and worst per-image score
+then encodes those pixels. Mains are scored for every variant, thumbnails for the seed and the JPEG encoders
+that decide the choice (THUMBNAILS_SCORED); scoring runs in one process per CPU. Totals are over all images: bytes vs the seed's, mean and worst per-image score
 difference vs the seed's, and the encode time per image (one run each). Called by `make bench` (bench.py).
 """
 
 from __future__ import annotations
 
+import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -47,23 +51,59 @@ def kodak_images(corpus: Path) -> list[Path]:
     return sorted((corpus / "08_kodak").glob("*.png"))
 
 
-def measure(path: Path) -> dict[str, Any]:
+# Thumbnails are scored for the JPEG encoders that matter for the choice; every variant's main is scored.
+THUMBNAILS_SCORED = ("seed", "pillow q85", DEFAULT)
+
+
+def encode_variants(path: Path) -> dict[str, list[bytes]]:
+    """Every variant's outputs for one image, each encoder timed once (the pipeline's own timing is the
+    interleaved bench): the returned dict also holds "encode_ms" per variant."""
     data = path.read_bytes()
     pictures = pipeline.render(data, CONFIG).pictures
-    crops = [False] + [spec.fit == "crop" for spec in CONFIG.thumbnails]
-    variants: dict[str, Any] = {}
-    outputs = {"seed": seed(data)}
+    outputs: dict[str, Any] = {"seed": seed(data), "encode_ms": {}}
     for name, encoder in ENCODERS.items():
-        started = time.perf_counter()  # one run: the pipeline's own timing is the interleaved bench above
+        started = time.perf_counter()
         outputs[name] = encoder(pictures)
-        variants[name] = {"encode_ms": round((time.perf_counter() - started) * 1000, 1)}
-    for name, parts in outputs.items():
-        variants.setdefault(name, {})
-        variants[name]["bytes"] = [len(part) for part in parts]
-        variants[name]["ssimulacra2"] = [
-            round(score(data, part, crop=crop), 2) for part, crop in zip(parts, crops, strict=True)
+        outputs["encode_ms"][name] = round((time.perf_counter() - started) * 1000, 1)
+    return outputs
+
+
+def score_variants(job: tuple[str, dict[str, Any]]) -> dict[str, list[float | None]]:
+    path, outputs = job
+    data = Path(path).read_bytes()
+    crops = [False] + [spec.fit == "crop" for spec in CONFIG.thumbnails]
+    return {
+        name: [
+            round(score(data, part, crop=crop), 2) if index == 0 or name in THUMBNAILS_SCORED else None
+            for index, (part, crop) in enumerate(zip(parts, crops, strict=True))
         ]
-    return {"image": path.name, "variants": variants}
+        for name, parts in outputs.items()
+        if name != "encode_ms"
+    }
+
+
+def measure_all(paths: list[Path]) -> list[dict[str, Any]]:
+    """Encoding runs here, one image after another; scoring (the slow part) in one process per CPU."""
+    encoded = []
+    for path in paths:
+        encoded.append(encode_variants(path))
+        print(f"  encoders: {path.name}", file=sys.stderr, flush=True)
+    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
+        scores = list(
+            pool.map(score_variants, [(str(path), outputs) for path, outputs in zip(paths, encoded, strict=True)])
+        )
+    rows = []
+    for path, outputs, scored in zip(paths, encoded, scores, strict=True):
+        variants = {
+            name: {
+                "bytes": [len(part) for part in outputs[name]],
+                "ssimulacra2": scored[name],
+                **({"encode_ms": outputs["encode_ms"][name]} if name in outputs["encode_ms"] else {}),
+            }
+            for name in scored
+        }
+        rows.append({"image": path.name, "variants": variants})
+    return rows
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -80,13 +120,14 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
             differences = [
                 row["variants"][variant]["ssimulacra2"][index] - row["variants"]["seed"]["ssimulacra2"][index]
                 for row in rows
+                if row["variants"][variant]["ssimulacra2"][index] is not None
             ]
             default_jpeg = sum(row["variants"][DEFAULT]["bytes"][index] for row in rows)
             per_rendition[rendition] = {
                 "bytes_vs_seed_pct": round((ours / seed_bytes - 1) * 100, 1),
                 "bytes_vs_ours_pct": round((ours / default_jpeg - 1) * 100, 1),
-                "mean_ssimulacra2_vs_seed": round(statistics.mean(differences), 2),
-                "worst_ssimulacra2_vs_seed": round(min(differences), 2),
+                "mean_ssimulacra2_vs_seed": round(statistics.mean(differences), 2) if differences else None,
+                "worst_ssimulacra2_vs_seed": round(min(differences), 2) if differences else None,
             }
         per_rendition["encode_ms_median"] = statistics.median(row["variants"][variant]["encode_ms"] for row in rows)
         summary[variant] = per_rendition
@@ -100,8 +141,9 @@ def print_summary(summary: dict[str, Any], images: int) -> None:
         for rendition, figures in renditions.items():
             if rendition == "encode_ms_median":
                 continue
+            mean, worst = figures["mean_ssimulacra2_vs_seed"], figures["worst_ssimulacra2_vs_seed"]
             print(
                 f"{variant:26} {rendition:>9} {figures['bytes_vs_seed_pct']:+7.1f}%"
-                f" {figures['mean_ssimulacra2_vs_seed']:+6.2f} {figures['worst_ssimulacra2_vs_seed']:+6.2f}"
+                f" {'n/a' if mean is None else f'{mean:+6.2f}':>6} {'n/a' if worst is None else f'{worst:+6.2f}':>6}"
                 f" {renditions['encode_ms_median']:10.1f} {figures['bytes_vs_ours_pct']:+7.1f}%"
             )

@@ -73,9 +73,7 @@ def pillow_jpeg(image: Image.Image, quality: int, *, progressive: bool, optimize
     return buffer.getvalue()
 
 
-def _jpegli_encoded(
-    library: JpegliEncoder, image: Image.Image, quality: int | None, target: int
-) -> tuple[bytes, int]:
+def _jpegli_encoded(library: JpegliEncoder, image: Image.Image, quality: int | None, target: int) -> tuple[bytes, int]:
     def encode(picture: Image.Image, q: int, progressive: bool = False) -> bytes:
         return library.encode(picture.tobytes(), picture.width, picture.height, quality=q, progressive=progressive)
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ctypes
 from functools import lru_cache
-from importlib import metadata
 
 SUPPORTED_PYJPEGLI = ("0.3.2",)
 JPEG_LIB_VERSION = 62
@@ -85,6 +84,8 @@ class JpegliEncoder:
 @lru_cache(maxsize=1)
 def load() -> JpegliEncoder | None:
     """The encoder, or None when pyjpegli is missing, not a version whose layout is known, or fails the check."""
+    from importlib import metadata  # here, not at import: the handler's cold start does not pay for it
+
     try:
         import pyjpegli
 

@@ -95,7 +95,9 @@ def test_the_binding_refuses_what_would_end_the_process() -> None:
 
 
 def test_an_unknown_pyjpegli_version_is_not_trusted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jpegli.metadata, "version", lambda name: "9.9.9")
+    from importlib import metadata
+
+    monkeypatch.setattr(metadata, "version", lambda name: "9.9.9")
     jpegli.load.cache_clear()
     try:
         assert jpegli.load() is None
