@@ -7,10 +7,12 @@ the library inside pyjpegli's extension (`jpegli_*` symbols) with ctypes.
 
 Only the fields libjpeg programs set directly are written into jpegli's `jpeg_compress_struct` (libjpeg 6.2
 API, 520 bytes on 64-bit Linux: image_width, image_height, input_components, in_color_space at byte 48, read
-from pyjpegli 0.3.2's own calls). The layout is trusted for the pyjpegli versions listed here only, and each
-process checks it once: a baseline encode through this binding must equal pyjpegli.encode's byte for byte.
-Anything else, and `load()` returns None: Pillow encodes instead. Inputs are checked before any call, because
-jpegli's default error handler ends the process.
+from pyjpegli 0.3.2's own calls, on x86_64 and aarch64 alike). The layout is trusted for the pyjpegli versions
+listed here only (pinned in requirements/layer.txt and pyproject.toml); another version, a missing symbol or a
+baseline encode that differs from pyjpegli.encode's by a byte (checked once per process), and `load()` returns
+None: Pillow encodes instead. That check cannot catch a wrong struct size, which jpegli answers by ending the
+process, hence the version pin. Inputs are checked before any call for the same reason: jpegli's default error
+handler exits.
 """
 
 from __future__ import annotations

@@ -82,13 +82,14 @@ def output_key(source_key: str, rendition: str, *, incoming_prefix: str, output_
 
 
 def parse_extra_formats(text: str) -> tuple[str, ...]:
-    """`webp,avif` -> ("webp", "avif"); empty -> (); raises ValueError naming an unknown or repeated format."""
+    """`avif, webp` -> ("webp", "avif"), always in EXTRA_FORMATS order (the same outputs give the same settings
+    fingerprint); empty -> (); raises ValueError naming an unknown or repeated format."""
     formats: list[str] = []
     for item in filter(None, (part.strip().lower() for part in text.split(","))):
         if item not in EXTRA_FORMATS or item in formats:
             raise ValueError(f"unknown or repeated format {item!r}")
         formats.append(item)
-    return tuple(formats)
+    return tuple(fmt for fmt in EXTRA_FORMATS if fmt in formats)
 
 
 def rendition_names(config: PipelineConfig) -> tuple[str, ...]:

@@ -79,13 +79,17 @@ def test_globals(template):
     assert sorted(params["Architecture"]["AllowedValues"]) == ["arm64", "x86_64"]
     assert params["FunctionMemorySize"]["Default"] == 1024
     assert params["FunctionTimeout"]["Default"] == 60
-    quality = re.compile(params["JpegQuality"]["AllowedPattern"])
+    quality = re.compile(params["FixedJpegQuality"]["AllowedPattern"])
     assert [value for value in ("", "1", "9", "10", "85", "95") if not quality.fullmatch(value)] == []
     assert [value for value in ("0", "96", "100", "08", "high") if quality.fullmatch(value)] == []
     assert (params["QualityTarget"]["MinValue"], params["QualityTarget"]["MaxValue"]) == (50, 95)
     assert params["JpegEncoder"]["AllowedValues"] == ["auto", "pillow"]
     formats = re.compile(params["ExtraFormats"]["AllowedPattern"])
     assert all(formats.fullmatch(value) for value in ("", "webp", "avif", "webp,avif", "avif,webp"))
+    assert not any(
+        formats.fullmatch(value) for value in ("webp,webp", "avif,avif", "jxl", "webp,")
+    )  # cold-start errors
+    assert "JpegQuality" not in params  # renamed: upgraded stacks would re-send their old fixed 85
 
 
 def test_function_environment_defaults(render):

@@ -38,7 +38,7 @@ def test_values_are_parsed() -> None:
         }
     )
     assert (settings.pipeline.quality_target, settings.pipeline.encoder) == (90, "pillow")
-    assert settings.pipeline.extra_formats == ("avif", "webp")
+    assert settings.pipeline.extra_formats == ("webp", "avif")  # one canonical order
     assert (settings.pipeline.max_width, settings.pipeline.max_height, settings.pipeline.quality) == (1200, 800, 70)
     assert settings.pipeline.thumbnails == ()
     assert settings.pipeline.background == (16, 32, 48)
