@@ -16,12 +16,14 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from PIL import Image, ImageChops, ImageStat
 
 from .errors import CorruptImage
-from .jpegli import JpegliEncoder
-from .jpegli import load as load_jpegli
+
+if TYPE_CHECKING:
+    from .jpegli import JpegliEncoder
 
 # Measured over the `make bench` images plus Kodak 01-12 (benchmarks/encoders.py): see the README's table.
 QUALITY_SLACK_DB = 0.25
@@ -43,7 +45,10 @@ AVIF_SPEED = 8
 
 
 def jpegli() -> JpegliEncoder | None:
-    return load_jpegli()
+    """The jpegli encoder (loaded once per process, on first use: ctypes stays out of the cold-start import)."""
+    from .jpegli import load
+
+    return load()
 
 
 def jpeg_encoder(requested: str) -> str:
@@ -64,7 +69,8 @@ def encode_jpeg(
             return _jpegli_encoded(library, image, quality, target)
         except (RuntimeError, ValueError):
             pass  # jpegli refused this image: libjpeg-turbo still can
-    return pillow_jpeg(image, quality or target, progressive=progressive), quality or target
+    fixed = quality or target
+    return pillow_jpeg(image, fixed, progressive=progressive), fixed
 
 
 def pillow_jpeg(image: Image.Image, quality: int, *, progressive: bool, optimize: bool = True) -> bytes:

@@ -69,8 +69,8 @@ class JpegliEncoder:
             lib.jpegli_set_quality(cinfo, quality, 1)
             lib.jpegli_set_progressive_level(cinfo, PROGRESSIVE_LEVEL if progressive else 0)
             lib.jpegli_start_compress(cinfo, 1)
-            pixels = (ctypes.c_char * len(rgb)).from_buffer_copy(rgb)
-            start, stride = ctypes.addressof(pixels), width * 3
+            pixels = ctypes.c_char_p(rgb)  # points into `rgb` itself (read only, no copy); kept alive until return
+            start, stride = ctypes.cast(pixels, ctypes.c_void_p).value or 0, width * 3
             rows = (ctypes.c_void_p * height)(*range(start, start + height * stride, stride))
             written = lib.jpegli_write_scanlines(cinfo, rows, height)
             if written != height:

@@ -12,7 +12,7 @@ from . import pipeline
 from .errors import ImageRejected, ImageTooLarge
 from .provenance import Source, Verdict, config_fingerprint, judge, metadata_value
 from .settings import Settings
-from .specs import MAIN, PipelineConfig, output_key
+from .specs import CONTENT_TYPES, MAIN, PipelineConfig, output_key
 from .storage import EventPublisher, ObjectChanged, ObjectGone, ObjectTooLarge, S3Storage, StoredObject
 
 WRITE_ATTEMPTS = 3  # conditional writes that lost a race are re-decided this many times, then retried later
@@ -28,7 +28,6 @@ class WriteContention(Exception):
 
 Status = Literal["processed", "rejected", "ignored", "skipped"]
 Optimizer = Callable[[bytes, PipelineConfig], pipeline.OptimizedImage]
-CONTENT_TYPES = {"jpeg": "image/jpeg", "webp": "image/webp", "avif": "image/avif"}
 STALE = "stale event: the key holds a newer upload with its own event"
 
 

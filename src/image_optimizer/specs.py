@@ -67,6 +67,7 @@ def stem_of(path: str) -> str:
 
 EXTRA_FORMATS = ("webp", "avif")
 _EXTENSIONS = {"jpeg": "jpg", "webp": "webp", "avif": "avif"}
+CONTENT_TYPES = {"jpeg": "image/jpeg", "webp": "image/webp", "avif": "image/avif"}
 
 
 def rendition_name(stem: str, rendition: str, fmt: str = "jpeg") -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import default_storage
 
-from ...specs import MAIN
+from ...specs import CONTENT_TYPES, MAIN
 from .storage import IncomingImageStorage
 
 POLL_INTERVAL = 0.5
@@ -48,7 +48,6 @@ def rendition_url(
 
 # Best first for <picture>: a browser takes the first <source> whose type it supports.
 PICTURE_ORDER = ("avif", "webp")
-MIME_TYPES = {"avif": "image/avif", "webp": "image/webp", "jpeg": "image/jpeg"}
 
 
 def picture_sources(
@@ -60,7 +59,7 @@ def picture_sources(
     if not name:
         return []
     return [
-        (MIME_TYPES[fmt], storage.rendition_url(name, rendition, fmt=fmt))
+        (CONTENT_TYPES[fmt], storage.rendition_url(name, rendition, fmt=fmt))
         for fmt in PICTURE_ORDER
         if fmt in storage.formats
     ]
