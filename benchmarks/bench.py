@@ -16,12 +16,13 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from benchmarks import encoders
 from benchmarks.baselines import CONFIG, VARIANTS
-from benchmarks.quality import score
+from benchmarks.quality import ScoreCache, score_all
 from image_optimizer import decode
 from image_optimizer.local import IMAGE_SUFFIXES
 
@@ -95,7 +96,8 @@ def import_cost_ms(module: str, runs: int = 10) -> float:
     return statistics.median(times) * 1000
 
 
-def bench_image(path: Path, reps: int) -> dict[str, Any]:
+def bench_image(path: Path, reps: int) -> tuple[dict[str, Any], dict[str, list[bytes]]]:
+    """Timing and sizes of one image, and every variant's outputs (scored later, with the other images')."""
     data = path.read_bytes()
     variants, warm_up_outputs = usable_variants(data)
     medians = time_variants(data, reps, variants)
@@ -112,18 +114,42 @@ def bench_image(path: Path, reps: int) -> dict[str, Any]:
         },
         "bytes_out": {name: sum(len(part) for part in parts) for name, parts in outputs.items()},
         "main_bytes": {name: len(parts[0]) for name, parts in outputs.items()},
-        "ssimulacra2": {name: round(score(data, parts[0]), 2) for name, parts in outputs.items()},
-        # every variant writes main, then the thumbnails in THUMBNAILS order
-        "thumbnail_ssimulacra2": {
-            name: {
-                spec.name: round(score(data, parts[1 + index], crop=spec.fit == "crop"), 2)
-                for index, spec in enumerate(CONFIG.thumbnails)
-            }
-            for name, parts in outputs.items()
-        },
-        "peak_rss_mb": {name: round(peak_rss_mb(name, path), 1) if name in variants else None for name in VARIANTS},
+        "variants": list(variants),
     }
-    return row
+    return row, outputs
+
+
+def add_scores(
+    rows: list[dict[str, Any]], paths: list[Path], outputs: list[dict[str, list[bytes]]], cache: ScoreCache
+) -> None:
+    """SSIMULACRA2 of every variant's main and thumbnails (every variant writes main, then the thumbnails in
+    THUMBNAILS order), each against a reference of its own shape."""
+    shapes = [("main", False)] + [(spec.name, spec.fit == "crop") for spec in CONFIG.thumbnails]
+    jobs = [
+        (path, parts[index], crop)
+        for path, produced in zip(paths, outputs, strict=True)
+        for parts in produced.values()
+        for index, (_, crop) in enumerate(shapes)
+    ]
+    scores = iter(score_all(jobs, cache))
+    for row, produced in zip(rows, outputs, strict=True):
+        row["ssimulacra2"], row["thumbnail_ssimulacra2"] = {}, {}
+        for name in produced:
+            values = {shape: next(scores) for shape, _ in shapes}
+            row["ssimulacra2"][name] = values.pop("main")
+            row["thumbnail_ssimulacra2"][name] = values
+
+
+def add_peak_rss(rows: list[dict[str, Any]], paths: list[Path]) -> None:
+    """Each variant on each image in a process of its own, one per CPU at a time (after the timing, which
+    they would disturb): a process's high-water mark is its own."""
+    jobs = [(row, name, path) for row, path in zip(rows, paths, strict=True) for name in row.pop("variants")]
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        peaks = list(pool.map(lambda job: peak_rss_mb(job[1], job[2]), jobs))
+    for row in rows:
+        row["peak_rss_mb"] = dict.fromkeys(VARIANTS)
+    for (row, name, _), peak in zip(jobs, peaks, strict=True):
+        row["peak_rss_mb"][name] = round(peak, 1)
 
 
 def print_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
@@ -228,15 +254,20 @@ def main() -> int:
     if not images or not all(path.is_file() for path in images):
         print(f"no images found (looked in {args.dir or CORPUS}); set BENCH_DIR", file=sys.stderr)
         return 2
-    rows = []
+    rows, outputs = [], []
     for path in images:
-        rows.append(bench_image(path, args.reps))
-        print(f"  {path.name}: ours {rows[-1]['ms']['ours']} ms", file=sys.stderr, flush=True)
+        row, produced = bench_image(path, args.reps)
+        rows.append(row)
+        outputs.append(produced)
+        print(f"  {path.name}: ours {row['ms']['ours']} ms", file=sys.stderr, flush=True)
     imports = {module: import_cost_ms(module) for module in ("boto3", "image_optimizer.handler")}
+    add_peak_rss(rows, images)
+    scores: ScoreCache = {}  # the encoder comparison below re-scores none of the same outputs
+    add_scores(rows, images, outputs, scores)
     summary = summarise(rows, imports)
     # Smaller files: the images plus, for the default set, the corpus's Kodak images; every encoder variant.
     encoder_images = images + ([] if args.dir else encoders.kodak_images(CORPUS))
-    encoder_rows = encoders.measure_all(encoder_images)
+    encoder_rows = encoders.measure_all(encoder_images, scores)
     encoder_summary = encoders.summarise(encoder_rows)
     machine = {
         "python": platform.python_version(),

@@ -8,12 +8,10 @@ difference vs the seed's, and the encode time per image (one run each). Called b
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from typing import Any
 from PIL import Image
 
 from benchmarks.baselines import CONFIG, QUALITY, seed
-from benchmarks.quality import score
+from benchmarks.quality import ScoreCache, score_all
 from image_optimizer import encode, pipeline
 
 Pictures = list[tuple[pipeline.Plan, Image.Image]]
@@ -36,12 +34,22 @@ def _extra(fmt: str) -> Callable[[Pictures], list[bytes]]:
     return lambda pictures: [encode.encode_extra(picture, fmt) for _, picture in pictures]
 
 
+def _ours_full_chroma(pictures: Pictures) -> list[bytes]:
+    """As the default, with 4:4:4 chroma: the quality searched on the main, reused by the thumbnails."""
+    (_, main), *thumbnails = pictures
+    settings = {"target": QUALITY, "encoder": "auto", "progressive": True, "subsampled": False}
+    data, quality = encode.encode_jpeg(main, quality=None, **settings)
+    return [data] + [encode.encode_jpeg(picture, quality=quality, **settings)[0] for _, picture in thumbnails]
+
+
 DEFAULT = "ours (per-image quality)"
+FULL_CHROMA = "ours 4:4:4"
 # name -> encoder of all renditions (main first); DEFAULT is the default settings.
 ENCODERS: dict[str, Callable[[Pictures], list[bytes]]] = {
     "pillow q85": _jpegs({"encoder": "pillow", "quality": QUALITY}),
     "jpegli q85": _jpegs({"quality": QUALITY}),
     DEFAULT: _jpegs({}),
+    FULL_CHROMA: _ours_full_chroma,
     "webp": _extra("webp"),
     "avif": _extra("avif"),
 }
@@ -52,7 +60,7 @@ def kodak_images(corpus: Path) -> list[Path]:
 
 
 # Thumbnails are scored for the JPEG encoders that matter for the choice; every variant's main is scored.
-THUMBNAILS_SCORED = ("seed", "pillow q85", DEFAULT)
+THUMBNAILS_SCORED = ("seed", "pillow q85", DEFAULT, FULL_CHROMA)
 
 
 def encode_variants(path: Path) -> dict[str, list[bytes]]:
@@ -68,39 +76,35 @@ def encode_variants(path: Path) -> dict[str, list[bytes]]:
     return outputs
 
 
-def score_variants(job: tuple[str, dict[str, Any]]) -> dict[str, list[float | None]]:
-    path, outputs = job
-    data = Path(path).read_bytes()
-    crops = [False] + [spec.fit == "crop" for spec in CONFIG.thumbnails]
-    return {
-        name: [
-            round(score(data, part, crop=crop), 2) if index == 0 or name in THUMBNAILS_SCORED else None
-            for index, (part, crop) in enumerate(zip(parts, crops, strict=True))
-        ]
-        for name, parts in outputs.items()
-        if name != "encode_ms"
-    }
-
-
-def measure_all(paths: list[Path]) -> list[dict[str, Any]]:
+def measure_all(paths: list[Path], cache: ScoreCache) -> list[dict[str, Any]]:
     """Encoding runs here, one image after another; scoring (the slow part) in one process per CPU."""
-    encoded = []
-    for path in paths:
-        encoded.append(encode_variants(path))
+    crops = [False] + [spec.fit == "crop" for spec in CONFIG.thumbnails]
+    encoded, jobs, slots = [], [], []
+    for image_index, path in enumerate(paths):
+        outputs = encode_variants(path)
+        encoded.append(outputs)
+        for name, parts in outputs.items():
+            if name == "encode_ms":
+                continue
+            for index, (part, crop) in enumerate(zip(parts, crops, strict=True)):
+                if index == 0 or name in THUMBNAILS_SCORED:
+                    jobs.append((path, part, crop))
+                    slots.append((image_index, name, index))
         print(f"  encoders: {path.name}", file=sys.stderr, flush=True)
-    with ProcessPoolExecutor(max_workers=os.cpu_count()) as pool:
-        scores = list(
-            pool.map(score_variants, [(str(path), outputs) for path, outputs in zip(paths, encoded, strict=True)])
-        )
+    scored: list[dict[str, list[float | None]]] = [
+        {name: [None] * len(parts) for name, parts in outputs.items() if name != "encode_ms"} for outputs in encoded
+    ]
+    for (image_index, name, index), value in zip(slots, score_all(jobs, cache), strict=True):
+        scored[image_index][name][index] = value
     rows = []
-    for path, outputs, scored in zip(paths, encoded, scores, strict=True):
+    for path, outputs, scores in zip(paths, encoded, scored, strict=True):
         variants = {
             name: {
                 "bytes": [len(part) for part in outputs[name]],
-                "ssimulacra2": scored[name],
+                "ssimulacra2": scores[name],
                 **({"encode_ms": outputs["encode_ms"][name]} if name in outputs["encode_ms"] else {}),
             }
-            for name in scored
+            for name in scores
         }
         rows.append({"image": path.name, "variants": variants})
     return rows

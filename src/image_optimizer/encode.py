@@ -56,32 +56,54 @@ def jpeg_encoder(requested: str) -> str:
     return "jpegli" if requested == "auto" and jpegli() is not None else "pillow"
 
 
+def encoder_identity(requested: str) -> str:
+    """The JPEG encoder `requested` resolves to in this process, and its package version: `jpegli 0.3.2`."""
+    from importlib import metadata
+
+    name = jpeg_encoder(requested)
+    return f"{name} {metadata.version('pyjpegli' if name == 'jpegli' else 'pillow')}"
+
+
 def encode_jpeg(
-    image: Image.Image, *, quality: int | None, target: int, encoder: str, progressive: bool
+    image: Image.Image,
+    *,
+    quality: int | None,
+    target: int,
+    encoder: str,
+    progressive: bool,
+    subsampled: bool = True,
 ) -> tuple[bytes, int]:
     """The JPEG and the quality it was encoded at. `quality` None: chosen per image to look like libjpeg-turbo
-    at `target` (Pillow, the fallback, simply encodes at `target`). Never any metadata."""
+    at `target` (Pillow, the fallback, simply encodes at `target`). Never any metadata. Chroma is 4:2:0 unless
+    not `subsampled` (4:4:4: more bytes at every score over the bench images, for thumbnails too; see the README)."""
     if image.mode not in ("RGB", "L"):
         raise CorruptImage(f"cannot encode pixel mode {image.mode}")
     library = jpegli() if encoder == "auto" and image.mode == "RGB" else None
     if library is not None:
         try:
-            return _jpegli_encoded(library, image, quality, target)
+            return _jpegli_encoded(library, image, quality, target, subsampled)
         except (RuntimeError, ValueError):
             pass  # jpegli refused this image: libjpeg-turbo still can
     fixed = quality or target
-    return pillow_jpeg(image, fixed, progressive=progressive), fixed
+    return pillow_jpeg(image, fixed, progressive=progressive, subsampled=subsampled), fixed
 
 
-def pillow_jpeg(image: Image.Image, quality: int, *, progressive: bool, optimize: bool = True) -> bytes:
+def pillow_jpeg(
+    image: Image.Image, quality: int, *, progressive: bool, optimize: bool = True, subsampled: bool = True
+) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality, optimize=optimize, progressive=progressive)
+    chroma = {} if subsampled else {"subsampling": "4:4:4"}  # Pillow writes 4:2:0 by default, at any quality
+    image.save(buffer, "JPEG", quality=quality, optimize=optimize, progressive=progressive, **chroma)
     return buffer.getvalue()
 
 
-def _jpegli_encoded(library: JpegliEncoder, image: Image.Image, quality: int | None, target: int) -> tuple[bytes, int]:
+def _jpegli_encoded(
+    library: JpegliEncoder, image: Image.Image, quality: int | None, target: int, subsampled: bool
+) -> tuple[bytes, int]:
     def encode(picture: Image.Image, q: int, progressive: bool = False) -> bytes:
-        return library.encode(picture.tobytes(), picture.width, picture.height, quality=q, progressive=progressive)
+        return library.encode(
+            picture.tobytes(), picture.width, picture.height, quality=q, progressive=progressive, subsampled=subsampled
+        )
 
     if quality is None:
         quality = choose_quality(image, encode, target)

@@ -26,6 +26,11 @@ COMPRESS_STRUCT_SIZE = 520
 ERROR_MANAGER_SIZE = 512  # jpeg_error_mgr is 168 bytes on 64-bit Linux: room to spare
 IMAGE_FIELDS_OFFSET = 48  # image_width, image_height, input_components, in_color_space: four 32-bit fields
 JCS_RGB = 2
+# cinfo->comp_info (after data_precision, num_components, jpeg_color_space), an array of 96-byte
+# jpeg_component_info whose h_samp_factor, v_samp_factor sit at byte 8: luma 2x2 is 4:2:0, 1x1 is 4:4:4.
+COMP_INFO_OFFSET = 88
+COMPONENT_INFO_SIZE = 96
+SAMPLING_FACTORS_OFFSET = 8
 MAX_DIMENSION = 65_500  # JPEG's own limit
 PROGRESSIVE_LEVEL = 2  # jpegli's default scan script for progressive output (cjpegli's)
 
@@ -49,8 +54,11 @@ class JpegliEncoder:
         self._lib = library
         self._free = free
 
-    def encode(self, rgb: bytes, width: int, height: int, *, quality: int, progressive: bool) -> bytes:
-        """Packed 8-bit RGB -> JPEG (4:2:0, no metadata), baseline or progressive with optimal Huffman tables."""
+    def encode(
+        self, rgb: bytes, width: int, height: int, *, quality: int, progressive: bool, subsampled: bool = True
+    ) -> bytes:
+        """Packed 8-bit RGB -> JPEG (no metadata), baseline or progressive with optimal Huffman tables; chroma
+        4:2:0 (jpegli's default), or 4:4:4 when not `subsampled`."""
         if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION and 1 <= quality <= 100):
             raise ValueError(f"jpegli: cannot encode {width}x{height} at quality {quality}")
         if len(rgb) != width * height * 3:
@@ -66,6 +74,9 @@ class JpegliEncoder:
             image_fields = (ctypes.c_uint * 4).from_buffer(cinfo, IMAGE_FIELDS_OFFSET)
             image_fields[:] = [width, height, 3, JCS_RGB]
             lib.jpegli_set_defaults(cinfo)
+            if not subsampled:
+                luma = ctypes.c_void_p.from_buffer(cinfo, COMP_INFO_OFFSET).value or 0
+                (ctypes.c_int * 2).from_address(luma + SAMPLING_FACTORS_OFFSET)[:] = [1, 1]
             lib.jpegli_set_quality(cinfo, quality, 1)
             lib.jpegli_set_progressive_level(cinfo, PROGRESSIVE_LEVEL if progressive else 0)
             lib.jpegli_start_compress(cinfo, 1)

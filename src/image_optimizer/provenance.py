@@ -6,7 +6,7 @@ so a stale event never overwrites the renditions of a newer upload of the same k
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from urllib.parse import quote
 
@@ -48,8 +48,13 @@ def metadata_value(text: str) -> str:
     return quote(text, safe="/ :;,()=+-_.'\"[]")[:1024]
 
 
-def config_fingerprint(config: PipelineConfig) -> str:
-    return hashlib.sha256(repr(config).encode()).hexdigest()[:16]
+def config_fingerprint(config: PipelineConfig, encoder: str) -> str:
+    """What made the renditions: the settings, and `encoder`, the JPEG encoder that actually ran with its
+    version (a process where jpegli could not load writes other bytes from the same settings). A fixed
+    quality makes the quality target moot, so it is left out."""
+    if config.quality is not None:
+        config = replace(config, quality_target=0)
+    return hashlib.sha256(f"{config!r} {encoder}".encode()).hexdigest()[:16]
 
 
 def _sequencer_key(sequencer: str) -> str:

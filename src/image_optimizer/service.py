@@ -6,9 +6,11 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from typing import Any, Literal
 
 from . import pipeline
+from .encode import encoder_identity
 from .errors import ImageRejected, ImageTooLarge
 from .provenance import Source, Verdict, config_fingerprint, judge, metadata_value
 from .settings import Settings
@@ -81,7 +83,11 @@ class ImageService:
         self.settings = settings
         self.optimizer = optimizer
         self.publisher = publisher
-        self.fingerprint = config_fingerprint(settings.pipeline)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Computed at the first write, not at the cold start: it loads the JPEG encoder to name it."""
+        return config_fingerprint(self.settings.pipeline, encoder_identity(self.settings.pipeline.encoder))
 
     def process(self, ref: ObjectRef) -> Outcome:
         started = time.perf_counter()

@@ -48,7 +48,7 @@ def test_make_bench_on_the_samples_writes_a_full_report(tmp_path: Path) -> None:
     # every encoder variant, on the same pixels, against the seed's output
     encoders = report["encoders"]
     assert {row["image"] for row in encoders["images"]} == {row["image"] for row in report["images"]}
-    variants = {"seed", "pillow q85", "jpegli q85", "ours (per-image quality)", "webp", "avif"}
+    variants = {"seed", "pillow q85", "jpegli q85", "ours (per-image quality)", "ours 4:4:4", "webp", "avif"}
     for row in encoders["images"]:
         assert set(row["variants"]) == variants
         for name, figures in row["variants"].items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -194,6 +195,34 @@ def test_a_failing_write_leaves_the_original_and_fails_the_invocation(s3: Any, c
     [result] = handler.lambda_handler(event, context)["results"]
     assert result["status"] == "processed"
     assert keys(s3) == ["media/cat.jpg", "media/cat_small.jpg", "media/cat_thumb.jpg"]
+
+
+def test_a_retry_rewrites_what_another_encoder_wrote(s3: Any, context: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Attempt 1 ran where jpegli could not load (Pillow encoded) and failed before deleting the original;
+    the retry, with jpegli, rewrites every rendition instead of keeping the fallback's next to its own."""
+    from botocore.exceptions import ClientError
+
+    from image_optimizer import jpegli
+
+    event = put(s3, "incoming/enc.png", png_bytes(gradient(800, 600)))
+    monkeypatch.setitem(sys.modules, "pyjpegli", None)
+    jpegli.load.cache_clear()
+    service = handler.get_service()
+    failing_delete = ClientError({"Error": {"Code": "InternalError", "Message": "boom"}}, "DeleteObject")
+    with mock.patch.object(service.storage, "delete", side_effect=failing_delete), pytest.raises(handler.RecordsFailed):
+        handler.lambda_handler(event, context)
+    fallback = {key: s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]["pipeline"] for key in keys(s3, "media/")}
+    assert len(fallback) == 3 and "incoming/enc.png" in keys(s3)
+
+    monkeypatch.delitem(sys.modules, "pyjpegli")
+    jpegli.load.cache_clear()
+    handler.get_service.cache_clear()  # a new process: jpegli loads this time
+    [result] = handler.lambda_handler(event, context)["results"]
+    assert result["status"] == "processed"
+    rewritten = {key: s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]["pipeline"] for key in keys(s3, "media/")}
+    assert set(rewritten) == set(fallback)
+    assert all(rewritten[key] != fallback[key] for key in fallback)
+    assert len(set(rewritten.values())) == 1
 
 
 def test_duplicate_event_after_success_is_a_quiet_no_op(s3: Any, context: Any) -> None:

@@ -85,6 +85,19 @@ def test_progressive_is_smaller_with_the_same_pixels() -> None:
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(progressive))), np.asarray(Image.open(io.BytesIO(baseline))))
 
 
+@pytest.mark.parametrize("encoder", ["auto", "pillow"])
+def test_chroma_is_4_2_0_unless_asked_for_4_4_4(encoder: str) -> None:
+    """Sampling factors (component id, horizontal, vertical, table) as the decoder reads them back."""
+    image = photo_like()
+    chroma = [(2, 1, 1, 1), (3, 1, 1, 1)]
+    default, _ = encode_jpeg(image, quality=85, target=85, encoder=encoder, progressive=True)
+    full, _ = encode_jpeg(image, quality=85, target=85, encoder=encoder, progressive=True, subsampled=False)
+    assert Image.open(io.BytesIO(default)).layer == [(1, 2, 2, 0), *chroma]
+    assert Image.open(io.BytesIO(full)).layer == [(1, 1, 1, 0), *chroma]
+    # the colour survives sharper: chroma error at full resolution drops
+    assert psnr(image, full) > psnr(image, default)
+
+
 def test_the_binding_refuses_what_would_end_the_process() -> None:
     library = jpegli.load()
     assert library is not None

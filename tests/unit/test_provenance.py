@@ -1,7 +1,10 @@
+from dataclasses import replace
+
 from image_optimizer.provenance import Source, Verdict, config_fingerprint, judge
 from image_optimizer.specs import PipelineConfig
 
-CONFIG = config_fingerprint(PipelineConfig())
+JPEGLI = "jpegli 0.3.2"
+CONFIG = config_fingerprint(PipelineConfig(), JPEGLI)
 
 
 def source(
@@ -21,9 +24,21 @@ def test_same_upload_with_other_settings_is_rewritten() -> None:
         None,
         "2026-11-25T12:00:00+00:00",
         None,
-        config_fingerprint(PipelineConfig(quality=70)),
+        config_fingerprint(PipelineConfig(quality=70), JPEGLI),
     )
     assert judge(other.metadata(), source()) is Verdict.WRITE
+
+
+def test_the_encoder_that_ran_is_part_of_the_fingerprint() -> None:
+    assert config_fingerprint(PipelineConfig(), "pillow 13.0.0") != CONFIG
+    assert config_fingerprint(PipelineConfig(), "jpegli 0.3.3") != CONFIG
+
+
+def test_the_quality_target_counts_only_without_a_fixed_quality() -> None:
+    searched, fixed = PipelineConfig(), PipelineConfig(quality=80)
+    assert config_fingerprint(replace(searched, quality_target=90), JPEGLI) != CONFIG
+    assert config_fingerprint(replace(fixed, quality_target=90), JPEGLI) == config_fingerprint(fixed, JPEGLI)
+    assert config_fingerprint(fixed, JPEGLI) != CONFIG
 
 
 def test_sequencer_orders_uploads_of_one_key() -> None:
