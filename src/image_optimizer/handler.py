@@ -121,16 +121,20 @@ def batch_operation(event: dict[str, Any]) -> dict[str, Any]:
 
     batch = S3BatchOperationEvent(event)
     response = S3BatchOperationResponse(batch.invocation_schema_version, batch.invocation_id, "PermanentFailure")
+    failures = 0
     for task in batch.tasks:
         outcome = attempt(events.from_batch_task(task))
         if not isinstance(outcome, Outcome):  # S3 Batch Operations retries a temporary failure
             response.add_result(S3BatchOperationResponseRecord(task.task_id, "TemporaryFailure", outcome))
+            failures += 1
             continue
         code: Literal["Succeeded", "PermanentFailure"] = (
             "PermanentFailure" if outcome.status == "rejected" else "Succeeded"
         )
         detail = outcome.reason or ", ".join(output.key for output in outcome.outputs)
         response.add_result(S3BatchOperationResponseRecord(task.task_id, code, f"{outcome.status}: {detail}"[:1024]))
+    if failures:  # the invocation succeeds (the job retries the task), so this metric is the signal of it
+        metrics.add_metric(name="ImagesFailed", unit=MetricUnit.Count, value=failures)
     return response.asdict()
 
 

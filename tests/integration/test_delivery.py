@@ -59,6 +59,21 @@ def test_sqs_batch_reports_only_the_failed_message(s3: Any, context: Any) -> Non
     assert keys(s3, "incoming/") == ["incoming/c.png"]
 
 
+COUNTS = {"ImagesProcessed", "ImagesRejected", "ImagesFailed"}
+
+
+def emitted_metrics(stdout: str) -> dict[str, Any]:
+    """The metrics of the embedded-metric-format lines Powertools printed."""
+    found: dict[str, Any] = {}
+    for line in stdout.splitlines():
+        if '"_aws"' in line:
+            document = json.loads(line)
+            for directive in document["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    found[metric["Name"]] = document[metric["Name"]]
+    return found
+
+
 def batch_event(version: str, *keys_: str) -> dict[str, Any]:
     bucket_field = {"s3Bucket": BUCKET} if version == "2.0" else {"s3BucketArn": f"arn:aws:s3:::{BUCKET}"}
     return {
@@ -73,12 +88,14 @@ def batch_event(version: str, *keys_: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("version", ["1.0", "2.0"])
-def test_batch_operations_answer_per_task(version: str, s3: Any, context: Any) -> None:
+def test_batch_operations_answer_per_task(
+    version: str, s3: Any, context: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     s3.put_object(Bucket=BUCKET, Key="incoming/old photo.jpg", Body=jpeg_bytes(gradient(900, 600)))
     s3.put_object(Bucket=BUCKET, Key="incoming/notes.jpg", Body=b"plain text")
     s3.put_object(Bucket=BUCKET, Key="incoming/flaky.jpg", Body=jpeg_bytes(gradient(90, 60)))
     # S3 Batch Operations sends one task per invocation.
-    codes = []
+    codes, metrics = [], []
     with get_fails_for("incoming/flaky.jpg", TimeoutError("read timed out")):
         for key in ("incoming/old+photo.jpg", "incoming/notes.jpg", "incoming/flaky.jpg", "media/x.jpg"):
             response = handler.lambda_handler(batch_event(version, key), context)
@@ -86,7 +103,15 @@ def test_batch_operations_answer_per_task(version: str, s3: Any, context: Any) -
             assert response["treatMissingKeysAs"] == "PermanentFailure"
             [result] = response["results"]
             codes.append(result["resultCode"])
+            metrics.append(emitted_metrics(capsys.readouterr().out))
     assert codes == ["Succeeded", "PermanentFailure", "TemporaryFailure", "Succeeded"]
+    # each task counted once, as what it became: the temporary failure too, though the invocation succeeded
+    assert [sorted(set(names) & COUNTS) for names in metrics] == [
+        ["ImagesProcessed"],
+        ["ImagesRejected"],
+        ["ImagesFailed"],
+        [],
+    ]
     assert "media/old photo.jpg" in keys(s3, "media/")
     assert keys(s3, "failed/") == ["failed/notes.jpg"]
     assert keys(s3, "incoming/") == ["incoming/flaky.jpg"]
