@@ -21,6 +21,7 @@ from .specs import MAIN, PipelineConfig, ThumbnailSpec
 
 Box = tuple[float, float, float, float]
 Scale = tuple[float, float]
+Reduction = tuple[int, int]  # working pixels per source pixel, as a fraction: (3, 8) for a 3/8 DCT scale
 
 # EXIF orientation -> the transpositions that make the image upright (as PIL.ImageOps.exif_transpose).
 _UPRIGHT: dict[int, tuple[Image.Transpose, ...]] = {
@@ -98,16 +99,16 @@ def render(data: bytes, config: PipelineConfig) -> Rendered:
     # format is planned after load: for PNG, getexif() would otherwise decode the pixels itself and hide errors.
     early = lay_out(decoded, decoded.image, config) if decoded.image.format in ("JPEG", "MPO") else None
     if early:
-        divisor = draft(decoded, needed_scale(early.plans))
+        reduction = draft(decoded, needed_scale(early.plans))
     else:
         decode.check_full_decode(decoded, config.max_full_decode_pixels)  # no scaled decoding for these
-        divisor = 1
+        reduction = (1, 1)
     image = decode.load(decoded)
     layout = early or lay_out(decoded, image, config)
     orientation, upright, plans = layout.orientation, layout.upright, layout.plans
     image = color.to_8bit(image)
     image, factor = shrink(image, plans, upright, orientation)
-    scale = working_scale(image, _upright_size(*upright, orientation), divisor * factor)
+    scale = working_scale(image, _upright_size(*upright, orientation), (reduction[0], reduction[1] * factor))
     image.info = {}  # nothing from the source (EXIF, XMP, comments, ICC) may reach an output
 
     def finish(resampled: Image.Image) -> Image.Image:
@@ -251,16 +252,18 @@ def lay_out(decoded: decode.Decoded, image: Image.Image, config: PipelineConfig)
     return Layout(orientation, upright, plan_renditions(upright, config))
 
 
-def draft(decoded: decode.Decoded, needed: float) -> int:
-    """JPEG: decode at the smallest DCT scale (1/2, 1/4, 1/8) that still covers every rendition (with
-    DRAFT_GAP to spare); returns the divisor (1 without scaling)."""
+def draft(decoded: decode.Decoded, needed: float) -> Reduction:
+    """JPEG: decode at the smallest DCT scale (1/8, 1/4, 3/8, 1/2) that still covers every rendition (with
+    DRAFT_GAP to spare); returns that scale ((1, 1) without scaling)."""
     scale = min(1.0, needed * DRAFT_GAP)
+    if 1 / 4 < scale <= 3 / 8 and decode.draft_three_eighths(decoded.image):
+        return 3, 8
     if scale < 0.5:
         size = (math.ceil(decoded.width * scale), math.ceil(decoded.height * scale))
         drafted = decoded.image.draft(decoded.image.mode, size)
         if drafted:  # its box is the whole source in drafted pixels: width / divisor
-            return round(decoded.width / drafted[1][2])
-    return 1
+            return 1, round(decoded.width / drafted[1][2])
+    return 1, 1
 
 
 def shrink(
@@ -274,12 +277,13 @@ def shrink(
     return (image.reduce(factor), factor) if factor >= 2 else (image, 1)
 
 
-def working_scale(image: Image.Image, stored: tuple[int, int], divisor: int) -> Scale:
+def working_scale(image: Image.Image, stored: tuple[int, int], reduction: Reduction) -> Scale:
     """Source pixels -> working pixels. DCT scaling and reduce() both round the size up with a partial last
-    block, so the exact map is 1/divisor, not working size / source size (that stretches the image by up to a
-    pixel, which costs measurable sharpness). Any other size falls back to the ratio."""
-    if image.size == (math.ceil(stored[0] / divisor), math.ceil(stored[1] / divisor)):
-        return 1 / divisor, 1 / divisor
+    block, so the exact map is the reduction itself, not working size / source size (that stretches the image
+    by up to a pixel, which costs measurable sharpness). Any other size falls back to the ratio."""
+    numerator, denominator = reduction
+    if image.size == tuple(-(-side * numerator // denominator) for side in stored):  # integer ceil: exact
+        return numerator / denominator, numerator / denominator
     return image.width / stored[0], image.height / stored[1]
 
 

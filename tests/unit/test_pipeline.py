@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 import pytest
@@ -218,12 +219,13 @@ def test_crop_boxes_stay_inside_the_image_for_every_size() -> None:
             assert size == (150, 150)
 
 
-@pytest.mark.parametrize(("fmt", "width", "shift"), [("PNG", 7501, 0.48), ("JPEG", 3003, 0.24)])
+@pytest.mark.parametrize(("fmt", "width", "shift"), [("PNG", 7501, 0.48), ("JPEG", 2401, 0.30), ("JPEG", 3003, 0.57)])
 def test_reduced_working_images_map_exactly_onto_the_source(
     fmt: str, width: int, shift: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """reduce() (PNG: by 6) and DCT scaling (JPEG: 1/2) round the size up with a partial last block: a feature near
-    the right edge must land where it is in the source, not stretched by the rounding by `shift` output pixels."""
+    """reduce() (PNG: by 6) and DCT scaling (JPEG 2401 px: 1/2, 3003 px: 3/8) round the size up with a partial last
+    block: a feature near the right edge must land where it is in the source, not stretched by the rounding by
+    `shift` output pixels."""
     band = (round(width * 0.973), round(width * 0.973) + width // 300)
     image = Image.new("L", (width, 1500), 255)
     image.paste(0, (band[0], 0, band[1], 1500))
@@ -243,6 +245,47 @@ def test_reduced_working_images_map_exactly_onto_the_source(
         pipeline, "working_scale", lambda image, stored, divisor: (image.width / stored[0], image.height / stored[1])
     )
     assert abs(centroid() - expected) > shift * 2 / 3  # the old ratio mapping: this test sees the difference
+
+
+@pytest.mark.parametrize(
+    ("width", "needed", "reduction", "decoded_width"),
+    [
+        (3003, 0.12, (1, 8), 376),
+        (3003, 0.2, (1, 4), 751),
+        (3003, 0.26, (3, 8), 1127),
+        (3003, 0.30, (3, 8), 1127),
+        (3003, 0.39, (1, 2), 1502),
+    ],
+)
+def test_jpeg_decodes_at_the_smallest_dct_scale_that_covers_the_renditions(
+    width: int, needed: float, reduction: tuple[int, int], decoded_width: int
+) -> None:
+    """1/8, 1/4, 3/8 (libjpeg-turbo, beyond Pillow's draft()), 1/2: the decoded pixels are where the scale puts
+    them (the same as the full decode box-reduced), at ceil(scale x size)."""
+    from image_optimizer import decode as decoding
+    from image_optimizer.pipeline import DRAFT_GAP, draft
+
+    source = gradient(width, 1501)
+    data = jpeg_bytes(source, quality=95, subsampling=0)
+    decoded = decoding.open_image(data, max_pixels=10**8)
+    assert draft(decoded, needed / DRAFT_GAP) == reduction
+    numerator, denominator = reduction
+    image = decoding.load(decoded).convert("RGB")
+    assert image.size == (decoded_width, math.ceil(1501 * numerator / denominator))
+    whole = (width * numerator // denominator, 1501 * numerator // denominator)  # no partial block in them
+    box = (0.0, 0.0, whole[0] * denominator / numerator, whole[1] * denominator / numerator)
+    expected = decode(data).convert("RGB").resize(whole, Image.Resampling.BOX, box=box)
+    assert mean_abs_diff(image.crop((0, 0, *whole)), expected) < 2
+
+
+def test_without_libjpeg_turbo_three_eighths_falls_back_to_a_half(monkeypatch: pytest.MonkeyPatch) -> None:
+    from image_optimizer import decode as decoding
+    from image_optimizer.pipeline import DRAFT_GAP, draft
+
+    monkeypatch.setattr(decoding, "_libjpeg_turbo", lambda: False)
+    decoded = decoding.open_image(jpeg_bytes(gradient(3003, 1501)), max_pixels=10**8)
+    assert draft(decoded, 0.3 / DRAFT_GAP) == (1, 2)
+    assert decoding.load(decoded).size == (1502, 751)
 
 
 def test_extra_formats_follow_the_jpegs_at_the_same_sizes() -> None:
