@@ -35,11 +35,12 @@ def _extra(fmt: str) -> Callable[[Pictures], list[bytes]]:
 
 
 def _ours_full_chroma(pictures: Pictures) -> list[bytes]:
-    """As the default, with 4:4:4 chroma: the quality searched on the main, reused by the thumbnails."""
+    """As the default, with 4:4:4 chroma: the quality searched on the main, a step lower for the thumbnails."""
     (_, main), *thumbnails = pictures
     settings = {"target": QUALITY, "encoder": "auto", "progressive": True, "subsampled": False}
     data, quality = encode.encode_jpeg(main, quality=None, **settings)
-    return [data] + [encode.encode_jpeg(picture, quality=quality, **settings)[0] for _, picture in thumbnails]
+    thumbnail_quality = quality - pipeline.THUMBNAIL_QUALITY_STEP
+    return [data] + [encode.encode_jpeg(picture, quality=thumbnail_quality, **settings)[0] for _, picture in thumbnails]
 
 
 DEFAULT = "ours (per-image quality)"

@@ -301,9 +301,14 @@ def test_extra_formats_follow_the_jpegs_at_the_same_sizes() -> None:
     assert result.main.format == "jpeg"
 
 
-def test_thumbnails_reuse_the_quality_chosen_for_the_main_image() -> None:
+def test_thumbnails_take_one_step_below_the_quality_chosen_for_the_main_image() -> None:
     result = optimize(jpeg_bytes(gradient(1600, 1000)))
-    qualities = {rendition.quality for rendition in result.renditions}
-    assert len(qualities) == 1 and None not in qualities
+    main, *thumbnails = [rendition.quality for rendition in result.renditions]
+    assert main is not None and thumbnails == [main - 1, main - 1]
+    # a fixed quality is fixed for all; libjpeg-turbo (the fallback, grayscale) keeps its one quality too
     fixed = optimize(jpeg_bytes(gradient(1600, 1000)), PipelineConfig(quality=70))
     assert {rendition.quality for rendition in fixed.renditions} == {70}
+    pillow = optimize(jpeg_bytes(gradient(1600, 1000)), PipelineConfig(encoder="pillow", quality_target=80))
+    assert {rendition.quality for rendition in pillow.renditions} == {80}
+    gray = optimize(jpeg_bytes(gradient(1600, 1000).convert("L")))
+    assert {rendition.quality for rendition in gray.renditions} == {85}
