@@ -26,10 +26,9 @@ COMPRESS_STRUCT_SIZE = 520
 ERROR_MANAGER_SIZE = 512  # jpeg_error_mgr is 168 bytes on 64-bit Linux: room to spare
 IMAGE_FIELDS_OFFSET = 48  # image_width, image_height, input_components, in_color_space: four 32-bit fields
 JCS_RGB = 2
-# cinfo->comp_info (after data_precision, num_components, jpeg_color_space), an array of 96-byte
-# jpeg_component_info whose h_samp_factor, v_samp_factor sit at byte 8: luma 2x2 is 4:2:0, 1x1 is 4:4:4.
+# cinfo->comp_info (after data_precision, num_components, jpeg_color_space) points to the components' info, luma
+# first, whose h_samp_factor, v_samp_factor sit at byte 8: luma 2x2 (jpegli's default) is 4:2:0, 1x1 is 4:4:4.
 COMP_INFO_OFFSET = 88
-COMPONENT_INFO_SIZE = 96
 SAMPLING_FACTORS_OFFSET = 8
 MAX_DIMENSION = 65_500  # JPEG's own limit
 PROGRESSIVE_LEVEL = 2  # jpegli's default scan script for progressive output (cjpegli's)
@@ -75,7 +74,9 @@ class JpegliEncoder:
             image_fields[:] = [width, height, 3, JCS_RGB]
             lib.jpegli_set_defaults(cinfo)
             if not subsampled:
-                luma = ctypes.c_void_p.from_buffer(cinfo, COMP_INFO_OFFSET).value or 0
+                luma = ctypes.c_void_p.from_buffer(cinfo, COMP_INFO_OFFSET).value
+                if not luma:
+                    raise RuntimeError("jpegli: no component info after set_defaults")
                 (ctypes.c_int * 2).from_address(luma + SAMPLING_FACTORS_OFFSET)[:] = [1, 1]
             lib.jpegli_set_quality(cinfo, quality, 1)
             lib.jpegli_set_progressive_level(cinfo, PROGRESSIVE_LEVEL if progressive else 0)
