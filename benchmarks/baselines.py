@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Callable
 
 from PIL import Image, ImageOps
@@ -21,6 +20,8 @@ from image_optimizer.specs import PipelineConfig
 
 CONFIG = PipelineConfig()
 QUALITY = 85  # the seed's fixed quality; libvips gets the same
+# (rendition, is a centred crop) in output order: every variant writes main, then the thumbnails in THUMBNAILS order
+SHAPES = [("main", False)] + [(spec.name, spec.fit == "crop") for spec in CONFIG.thumbnails]
 TALL = 10_000_000
 
 
@@ -63,15 +64,15 @@ def vips(data: bytes) -> list[bytes]:
 
 
 def floor(data: bytes) -> list[bytes]:
+    from image_optimizer.pipeline import draft
+
     image = _open(data)
     if image.format in ("JPEG", "MPO"):
         orientation = image.getexif().get(0x0112, 1)
         width, height = image.size
         upright_width = height if orientation in (5, 6, 7, 8) else width
-        scale = min(1.0, CONFIG.max_width / upright_width)
-        # the smallest scale libjpeg-turbo offers that covers the main: 3/8 too, as the pipeline uses it
-        if not (1 / 4 < scale <= 3 / 8 and decode.draft_three_eighths(image)):
-            image.draft(image.mode, (math.ceil(width * scale), math.ceil(height * scale)))
+        # the smallest DCT scale that covers the main, chosen as the pipeline chooses (3/8 included), no gap
+        draft(image, min(1.0, CONFIG.max_width / upright_width))
     image.load()
     return []
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import encoders
-from benchmarks.baselines import CONFIG, VARIANTS
+from benchmarks.baselines import CONFIG, SHAPES, VARIANTS
 from benchmarks.quality import ScoreCache, score_all
 from image_optimizer import decode
 from image_optimizer.local import IMAGE_SUFFIXES
@@ -114,7 +114,6 @@ def bench_image(path: Path, reps: int) -> tuple[dict[str, Any], dict[str, list[b
         },
         "bytes_out": {name: sum(len(part) for part in parts) for name, parts in outputs.items()},
         "main_bytes": {name: len(parts[0]) for name, parts in outputs.items()},
-        "variants": list(variants),
     }
     return row, outputs
 
@@ -122,20 +121,18 @@ def bench_image(path: Path, reps: int) -> tuple[dict[str, Any], dict[str, list[b
 def add_scores(
     rows: list[dict[str, Any]], paths: list[Path], outputs: list[dict[str, list[bytes]]], cache: ScoreCache
 ) -> None:
-    """SSIMULACRA2 of every variant's main and thumbnails (every variant writes main, then the thumbnails in
-    THUMBNAILS order), each against a reference of its own shape."""
-    shapes = [("main", False)] + [(spec.name, spec.fit == "crop") for spec in CONFIG.thumbnails]
+    """SSIMULACRA2 of every variant's main and thumbnails, each against a reference of its own shape."""
     jobs = [
         (path, parts[index], crop)
         for path, produced in zip(paths, outputs, strict=True)
         for parts in produced.values()
-        for index, (_, crop) in enumerate(shapes)
+        for index, (_, crop) in enumerate(SHAPES)
     ]
     scores = iter(score_all(jobs, cache))
     for row, produced in zip(rows, outputs, strict=True):
         row["ssimulacra2"], row["thumbnail_ssimulacra2"] = {}, {}
         for name in produced:
-            values = {shape: next(scores) for shape, _ in shapes}
+            values = {shape: next(scores) for shape, _ in SHAPES}
             row["ssimulacra2"][name] = values.pop("main")
             row["thumbnail_ssimulacra2"][name] = values
 
@@ -143,7 +140,12 @@ def add_scores(
 def add_peak_rss(rows: list[dict[str, Any]], paths: list[Path]) -> None:
     """Each variant on each image in a process of its own, one per CPU at a time (after the timing, which
     they would disturb): a process's high-water mark is its own."""
-    jobs = [(row, name, path) for row, path in zip(rows, paths, strict=True) for name in row.pop("variants")]
+    jobs = [
+        (row, name, path)
+        for row, path in zip(rows, paths, strict=True)
+        for name, ms in row["ms"].items()
+        if ms is not None  # the variants that can read this file
+    ]
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         peaks = list(pool.map(lambda job: peak_rss_mb(job[1], job[2]), jobs))
     for row in rows:

@@ -2,8 +2,9 @@
 
 For each image (the bench images plus the Kodak set), the pipeline renders every rendition once; each variant
 then encodes those pixels. Mains are scored for every variant, thumbnails for the seed and the JPEG encoders
-that decide the choice (THUMBNAILS_SCORED); scoring runs in one process per CPU. Totals are over all images: bytes vs the seed's, mean and worst per-image score
-difference vs the seed's, and the encode time per image (one run each). Called by `make bench` (bench.py).
+that decide the choice (THUMBNAILS_SCORED); scoring runs in one process per CPU. Totals are over all images:
+bytes vs the seed's, mean and worst per-image score difference vs the seed's, and the encode time per image
+(one run each). Called by `make bench` (bench.py).
 """
 
 from __future__ import annotations
@@ -18,29 +19,22 @@ from typing import Any
 
 from PIL import Image
 
-from benchmarks.baselines import CONFIG, QUALITY, seed
+from benchmarks.baselines import CONFIG, QUALITY, SHAPES, seed
 from benchmarks.quality import ScoreCache, score_all
 from image_optimizer import encode, pipeline
 
 Pictures = list[tuple[pipeline.Plan, Image.Image]]
 
 
-def _jpegs(config_changes: dict[str, Any]) -> Callable[[Pictures], list[bytes]]:
+def _jpegs(config_changes: dict[str, Any], *, subsampled: bool = True) -> Callable[[Pictures], list[bytes]]:
     config = replace(CONFIG, **config_changes)
-    return lambda pictures: [rendition.data for rendition in pipeline.encode_all(pictures, config)]
+    return lambda pictures: [
+        rendition.data for rendition in pipeline.encode_all(pictures, config, subsampled=subsampled)
+    ]
 
 
 def _extra(fmt: str) -> Callable[[Pictures], list[bytes]]:
     return lambda pictures: [encode.encode_extra(picture, fmt) for _, picture in pictures]
-
-
-def _ours_full_chroma(pictures: Pictures) -> list[bytes]:
-    """As the default, with 4:4:4 chroma: the quality searched on the main, a step lower for the thumbnails."""
-    (_, main), *thumbnails = pictures
-    settings = {"target": QUALITY, "encoder": "auto", "progressive": True, "subsampled": False}
-    data, quality = encode.encode_jpeg(main, quality=None, **settings)
-    thumbnail_quality = quality - pipeline.THUMBNAIL_QUALITY_STEP
-    return [data] + [encode.encode_jpeg(picture, quality=thumbnail_quality, **settings)[0] for _, picture in thumbnails]
 
 
 DEFAULT = "ours (per-image quality)"
@@ -50,7 +44,7 @@ ENCODERS: dict[str, Callable[[Pictures], list[bytes]]] = {
     "pillow q85": _jpegs({"encoder": "pillow", "quality": QUALITY}),
     "jpegli q85": _jpegs({"quality": QUALITY}),
     DEFAULT: _jpegs({}),
-    FULL_CHROMA: _ours_full_chroma,
+    FULL_CHROMA: _jpegs({}, subsampled=False),  # the default settings with 4:4:4 chroma
     "webp": _extra("webp"),
     "avif": _extra("avif"),
 }
@@ -79,7 +73,6 @@ def encode_variants(path: Path) -> dict[str, list[bytes]]:
 
 def measure_all(paths: list[Path], cache: ScoreCache) -> list[dict[str, Any]]:
     """Encoding runs here, one image after another; scoring (the slow part) in one process per CPU."""
-    crops = [False] + [spec.fit == "crop" for spec in CONFIG.thumbnails]
     encoded, jobs, slots = [], [], []
     for image_index, path in enumerate(paths):
         outputs = encode_variants(path)
@@ -87,7 +80,7 @@ def measure_all(paths: list[Path], cache: ScoreCache) -> list[dict[str, Any]]:
         for name, parts in outputs.items():
             if name == "encode_ms":
                 continue
-            for index, (part, crop) in enumerate(zip(parts, crops, strict=True)):
+            for index, (part, (_, crop)) in enumerate(zip(parts, SHAPES, strict=True)):
                 if index == 0 or name in THUMBNAILS_SCORED:
                     jobs.append((path, part, crop))
                     slots.append((image_index, name, index))
@@ -113,7 +106,7 @@ def measure_all(paths: list[Path], cache: ScoreCache) -> list[dict[str, Any]]:
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Per variant and rendition: total bytes vs the seed (%), mean and worst score difference vs the seed."""
-    names = ["main", *(spec.name for spec in CONFIG.thumbnails)]
+    names = [name for name, _ in SHAPES]
     summary: dict[str, Any] = {}
     for variant in rows[0]["variants"]:
         if variant == "seed":

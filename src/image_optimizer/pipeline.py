@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from . import color, decode
-from .encode import encode_extra, encode_jpeg, jpeg_encoder
+from .encode import encode_extra, encode_jpeg, thumbnail_quality
 from .specs import MAIN, PipelineConfig, ThumbnailSpec
 
 Box = tuple[float, float, float, float]
@@ -40,10 +40,6 @@ REDUCE_GAP = 1.5
 THUMBNAIL_FROM_MAIN_GAP = 2.0  # a thumbnail is resampled from the main image when that has 2x its pixels
 # Lanczos: bicubic was measured at about a fifth less JPEG time for up to 2.6 SSIMULACRA2 points less.
 RESAMPLE = Image.Resampling.LANCZOS
-# Thumbnails (when jpegli chose the main's quality) are encoded this many steps below it: resampled from the
-# clean main, they score ~2.8 SSIMULACRA2 points above the seed's on average; one step saves 3 % more bytes with
-# every thumbnail of the bench images within 1.74 points of the seed's, two steps drop the hardest crop 3.8.
-THUMBNAIL_QUALITY_STEP = 1
 DRAFT_GAP = 1.3  # DCT-scaled JPEG decoding keeps 1.3x the largest rendition: 1.0 visibly softens some photos
 
 
@@ -103,7 +99,7 @@ def render(data: bytes, config: PipelineConfig) -> Rendered:
     # format is planned after load: for PNG, getexif() would otherwise decode the pixels itself and hide errors.
     early = lay_out(decoded, decoded.image, config) if decoded.image.format in ("JPEG", "MPO") else None
     if early:
-        reduction = draft(decoded, needed_scale(early.plans))
+        reduction = draft(decoded.image, min(1.0, needed_scale(early.plans) * DRAFT_GAP))
     else:
         decode.check_full_decode(decoded, config.max_full_decode_pixels)  # no scaled decoding for these
         reduction = (1, 1)
@@ -149,20 +145,15 @@ def render_all(
     return finished
 
 
-def encode_all(pictures: list[tuple[Plan, Image.Image]], config: PipelineConfig) -> list[Rendition]:
+def encode_all(
+    pictures: list[tuple[Plan, Image.Image]], config: PipelineConfig, *, subsampled: bool = True
+) -> list[Rendition]:
     """JPEG for each, then each extra format. The thumbnails show the main image's content, so they take the
-    quality chosen for it rather than searching their own (see THUMBNAIL_QUALITY_STEP)."""
+    quality chosen for it rather than searching their own (`thumbnail_quality`). `subsampled`: see encode_jpeg."""
     (main_plan, main), *thumbnails = pictures
-    renditions = [encode(main, main_plan, config.quality, config)]
-    quality = renditions[0].quality
-    if (
-        quality is not None
-        and config.quality is None
-        and main.mode == "RGB"
-        and jpeg_encoder(config.encoder) == "jpegli"
-    ):
-        quality -= THUMBNAIL_QUALITY_STEP
-    renditions += [encode(picture, plan, quality, config) for plan, picture in thumbnails]
+    renditions = [encode(main, main_plan, config.quality, config, subsampled)]
+    quality = thumbnail_quality(main, renditions[0].quality, fixed=config.quality, encoder=config.encoder)
+    renditions += [encode(picture, plan, quality, config, subsampled) for plan, picture in thumbnails]
     for fmt in config.extra_formats:
         renditions += [Rendition(p.name, encode_extra(i, fmt), i.width, i.height, fmt) for p, i in pictures]
     return renditions
@@ -264,17 +255,16 @@ def lay_out(decoded: decode.Decoded, image: Image.Image, config: PipelineConfig)
     return Layout(orientation, upright, plan_renditions(upright, config))
 
 
-def draft(decoded: decode.Decoded, needed: float) -> Reduction:
-    """JPEG: decode at the smallest DCT scale (1/8, 1/4, 3/8, 1/2) that still covers every rendition (with
-    DRAFT_GAP to spare); returns that scale ((1, 1) without scaling)."""
-    scale = min(1.0, needed * DRAFT_GAP)
-    if 1 / 4 < scale <= 3 / 8 and decode.draft_three_eighths(decoded.image):
+def draft(image: Image.Image, scale: float) -> Reduction:
+    """A JPEG not yet loaded: decode it at the smallest DCT scale (1/8, 1/4, 3/8, 1/2) that is at least `scale`;
+    returns that scale ((1, 1) without scaling)."""
+    if 1 / 4 < scale <= 3 / 8 and decode.draft_three_eighths(image):
         return 3, 8
     if scale < 0.5:
-        size = (math.ceil(decoded.width * scale), math.ceil(decoded.height * scale))
-        drafted = decoded.image.draft(decoded.image.mode, size)
+        width, height = image.size
+        drafted = image.draft(image.mode, (math.ceil(width * scale), math.ceil(height * scale)))
         if drafted:  # its box is the whole source in drafted pixels: width / divisor
-            return 1, round(decoded.width / drafted[1][2])
+            return 1, round(width / drafted[1][2])
     return 1, 1
 
 
@@ -314,8 +304,15 @@ def resize(image: Image.Image, plan: Plan, scale: tuple[float, float]) -> Image.
     return image.resize(plan.size, RESAMPLE, box=box)
 
 
-def encode(image: Image.Image, plan: Plan, quality: int | None, config: PipelineConfig) -> Rendition:
+def encode(
+    image: Image.Image, plan: Plan, quality: int | None, config: PipelineConfig, subsampled: bool = True
+) -> Rendition:
     data, used = encode_jpeg(
-        image, quality=quality, target=config.quality_target, encoder=config.encoder, progressive=plan.progressive
+        image,
+        quality=quality,
+        target=config.quality_target,
+        encoder=config.encoder,
+        progressive=plan.progressive,
+        subsampled=subsampled,
     )
     return Rendition(plan.name, data, image.width, image.height, quality=used)

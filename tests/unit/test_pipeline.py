@@ -263,12 +263,12 @@ def test_jpeg_decodes_at_the_smallest_dct_scale_that_covers_the_renditions(
     """1/8, 1/4, 3/8 (libjpeg-turbo, beyond Pillow's draft()), 1/2: the decoded pixels are where the scale puts
     them (the same as the full decode box-reduced), at ceil(scale x size)."""
     from image_optimizer import decode as decoding
-    from image_optimizer.pipeline import DRAFT_GAP, draft
+    from image_optimizer.pipeline import draft
 
     source = gradient(width, 1501)
     data = jpeg_bytes(source, quality=95, subsampling=0)
     decoded = decoding.open_image(data, max_pixels=10**8)
-    assert draft(decoded, needed / DRAFT_GAP) == reduction
+    assert draft(decoded.image, needed) == reduction
     numerator, denominator = reduction
     image = decoding.load(decoded).convert("RGB")
     assert image.size == (decoded_width, math.ceil(1501 * numerator / denominator))
@@ -280,11 +280,11 @@ def test_jpeg_decodes_at_the_smallest_dct_scale_that_covers_the_renditions(
 
 def test_without_libjpeg_turbo_three_eighths_falls_back_to_a_half(monkeypatch: pytest.MonkeyPatch) -> None:
     from image_optimizer import decode as decoding
-    from image_optimizer.pipeline import DRAFT_GAP, draft
+    from image_optimizer.pipeline import draft
 
     monkeypatch.setattr(decoding, "_libjpeg_turbo", lambda: False)
     decoded = decoding.open_image(jpeg_bytes(gradient(3003, 1501)), max_pixels=10**8)
-    assert draft(decoded, 0.3 / DRAFT_GAP) == (1, 2)
+    assert draft(decoded.image, 0.3) == (1, 2)
     assert decoding.load(decoded).size == (1502, 751)
 
 
