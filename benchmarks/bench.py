@@ -2,8 +2,9 @@
 
 For each image, interleaved in one run: a warm-up, then REPS repetitions of every variant; per-image medians,
 ratios, output bytes, SSIMULACRA2 of each main rendition against a Lanczos reference of the same size, and
-the peak RSS of each variant in its own process. Also the cold-start import cost. Writes bench.json and
-prints a table. Timing lives here, never in tests.
+the peak RSS of each variant in its own process. Also the cold-start import cost, every encoder variant's
+bytes and scores (benchmarks/encoders.py) and one upload end to end with its renditions written concurrently
+and one at a time (benchmarks/writes.py). Writes bench.json and prints a table. Timing lives here, never in tests.
 """
 
 from __future__ import annotations
@@ -177,6 +178,24 @@ def print_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
         print(f"{key}: {value}")
 
 
+def measure_writes(image: Path, reps: int) -> dict[str, Any]:
+    """benchmarks/writes.py, in a process of its own: it runs an S3 server and sets the SDK's environment."""
+    command = [sys.executable, "-m", "benchmarks.writes", str(image), "--reps", str(reps)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
+    figures: dict[str, Any] = json.loads(result.stdout)
+    return figures
+
+
+def print_writes(writes: dict[str, Any]) -> None:
+    print(f"\nend to end per upload, {writes['image']}, +{writes['round_trip_ms']} ms per S3 request (median ms):")
+    for config, figures in writes.items():
+        if isinstance(figures, dict):
+            print(
+                f"  {config:30} renditions written concurrently {figures['concurrent']:7.1f}"
+                f"  one at a time {figures['one at a time']:7.1f}  ratio {figures['ratio']:.2f}"
+            )
+
+
 # AWS Lambda, arm64, us-east-1 list price (first 6 billion GB-seconds a month) and the template's default memory.
 ARM64_USD_PER_GB_SECOND = 0.0000133334
 USD_PER_MILLION_REQUESTS = 0.20
@@ -271,6 +290,7 @@ def main() -> int:
     encoder_images = images + ([] if args.dir else encoders.kodak_images(CORPUS))
     encoder_rows = encoders.measure_all(encoder_images, scores)
     encoder_summary = encoders.summarise(encoder_rows)
+    writes = measure_writes(images[0], args.reps)
     machine = {
         "python": platform.python_version(),
         "machine": platform.machine(),
@@ -285,12 +305,14 @@ def main() -> int:
                 "images": rows,
                 "summary": summary,
                 "encoders": {"images": encoder_rows, "summary": encoder_summary},
+                "writes": writes,
             },
             indent=2,
         )
     )
     print_table(rows, summary)
     encoders.print_summary(encoder_summary, len(encoder_rows))
+    print_writes(writes)
     print(f"\nwrote {args.out}")
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal
@@ -18,6 +19,9 @@ from .specs import CONTENT_TYPES, MAIN, PipelineConfig, output_key
 from .storage import EventPublisher, ObjectChanged, ObjectGone, ObjectTooLarge, S3Storage, StoredObject
 
 WRITE_ATTEMPTS = 3  # conditional writes that lost a race are re-decided this many times, then retried later
+# Renditions are written concurrently: each write is a HEAD and a PUT spent waiting on S3, not on the CPU, so the
+# write phase costs about one write's round trips instead of one per rendition (benchmarks/writes.py).
+MAX_PARALLEL_WRITES = 8
 
 
 class Superseded(Exception):
@@ -162,22 +166,28 @@ class ImageService:
             self.fingerprint,
             current=self._still_current(ref, original),
         )
-        outputs = []
-        for rendition in result.renditions:
-            key = output_key(
+        keys = [
+            output_key(
                 ref.key,
                 rendition.name,
                 incoming_prefix=settings.incoming_prefix,
                 output_prefix=settings.output_prefix,
                 fmt=rendition.format,
             )
-            self._write_one(ref.bucket, key, rendition.data, CONTENT_TYPES[rendition.format], source)
-            outputs.append(
-                OutputInfo(
-                    rendition.name, key, rendition.width, rendition.height, len(rendition.data), rendition.format
-                )
-            )
-        return outputs
+            for rendition in result.renditions
+        ]
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_WRITES, len(keys))) as pool:
+            writes = [
+                pool.submit(self._write_one, ref.bucket, key, r.data, CONTENT_TYPES[r.format], source)
+                for r, key in zip(result.renditions, keys, strict=True)
+            ]
+        # Every write has ended here; the first failure in rendition order decides, as a sequential loop would.
+        for write in writes:
+            write.result()
+        return [
+            OutputInfo(r.name, key, r.width, r.height, len(r.data), r.format)
+            for r, key in zip(result.renditions, keys, strict=True)
+        ]
 
     def _still_current(self, ref: ObjectRef, original: StoredObject) -> bool:
         """Is the upload we read still the object at its key? (Deleted by a duplicate run counts as no.)"""

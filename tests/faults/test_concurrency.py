@@ -243,25 +243,30 @@ def test_stale_event_while_the_newer_upload_waits(rig: Rig) -> None:
 
 
 class Gate:
-    """Pauses the first invocation thread that gets `operation`'s answer (its `after` hook), until released."""
+    """Once armed, pauses the first thread that gets `operation`'s answer for a key under `key_prefix` (the armed
+    invocation's own thread, or one of its concurrent rendition writers), until released. Arm it only while no
+    other invocation runs."""
 
     def __init__(self, wire: S3Wire, operation: str, key_prefix: str = "") -> None:
         self.operation, self.key_prefix = operation, key_prefix
-        self.thread: str | None = None
-        self.reached, self.release = threading.Event(), threading.Event()
+        self.armed, self.reached, self.release = threading.Event(), threading.Event(), threading.Event()
+        self._lock = threading.Lock()  # two writers may get their answers at once: one of them is first
         wire.after.append(self._hook)
 
-    def arm_for_current_thread(self) -> None:
-        self.thread = threading.current_thread().name
+    def arm(self) -> None:
+        self.armed.set()
 
     def _hook(self, operation: str, key: str, status: int | None) -> None:
-        if (
-            threading.current_thread().name == self.thread
-            and operation == self.operation
-            and key.startswith(self.key_prefix)
-            and not self.reached.is_set()
-        ):
-            self.reached.set()
+        with self._lock:
+            first = (
+                self.armed.is_set()
+                and operation == self.operation
+                and key.startswith(self.key_prefix)
+                and not self.reached.is_set()
+            )
+            if first:
+                self.reached.set()
+        if first:
             assert self.release.wait(30), "gate never released"
 
 
@@ -269,7 +274,7 @@ def stale_in_background(rig: Rig, old: Upload, gate: Gate) -> tuple[threading.Th
     out: list[Any] = []
 
     def run() -> None:
-        gate.arm_for_current_thread()
+        gate.arm()
         try:
             out.append(invoke(rig, old.event))
         except BaseException as error:
@@ -375,7 +380,7 @@ def test_stale_run_without_sequencer_same_second(who_is_stale: str, rig: Rig) ->
     out: list[Any] = []
 
     def stale() -> None:
-        gate.arm_for_current_thread()
+        gate.arm()
         try:
             out.append(run_batch(rig, key) if who_is_stale == "stale-batch-vs-event" else invoke(rig, old.event))
         except BaseException as error:

@@ -13,6 +13,7 @@ Invariants checked for every case:
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -24,6 +25,7 @@ from image_optimizer import handler
 from tests.conftest import BUCKET, ROOT, gradient, jpeg_bytes, png_bytes
 from tests.faults.harness import (
     KINDS,
+    SUFFIXES,
     Fault,
     InstantSleep,
     S3Wire,
@@ -67,15 +69,29 @@ class Case:
         return "processed" if self.path == "processed" else "quarantined"
 
 
-# Calls one upload makes, in order (call number = which call of that operation).
-# processed: GET the original; HEAD it again (is it still the object at its key?); per rendition HEAD + PUT;
-# DELETE the original.
-PROCESSED_CALLS = (
-    [("GetObject", 1), ("HeadObject", 1)]
-    + [call for n in (1, 2, 3) for call in (("HeadObject", n + 1), ("PutObject", n))]
-    + [("DeleteObject", 1)]
-)
-REJECTED_CALLS = [("GetObject", 1), ("CopyObject", 1), ("DeleteObject", 1)]
+# Calls one upload makes, phase by phase (call number = which call of that operation). processed: GET the original;
+# HEAD it again (is it still the object at its key?); every rendition's HEAD + PUT, the renditions concurrently (so
+# which rendition makes "PutObject #2" depends on arrival); DELETE the original.
+PROCESSED_PHASES = [
+    [("GetObject", 1)],
+    [("HeadObject", 1)],
+    [call for n in (1, 2, 3) for call in (("HeadObject", n + 1), ("PutObject", n))],
+    [("DeleteObject", 1)],
+]
+REJECTED_PHASES = [[("GetObject", 1)], [("CopyObject", 1)], [("DeleteObject", 1)]]
+PROCESSED_CALLS = [call for phase in PROCESSED_PHASES for call in phase]
+REJECTED_CALLS = [call for phase in REJECTED_PHASES for call in phase]
+
+
+def in_phases(calls: list[tuple[str, int]], phases: list[list[tuple[str, int]]]) -> bool:
+    """The calls are the phases' calls, phase after phase, in any order within a phase."""
+    start = 0
+    for phase in phases:
+        if sorted(calls[start : start + len(phase)]) != sorted(phase):
+            return False
+        start += len(phase)
+    return start == len(calls)
+
 
 CASES = [
     Case(path, operation, call, kind, mode)
@@ -160,8 +176,9 @@ def test_fault(case: Case, rig: Rig, context: Any) -> None:
         assert all(a.injected == case.kind for a in hit) and len(injected) == MAX_ATTEMPTS
         assert len(rig.sleeper.delays) == MAX_ATTEMPTS - 1
         # the invocation stopped at the failing call: nothing after it was attempted
-        order = PROCESSED_CALLS if case.path == "processed" else REJECTED_CALLS
-        later = order[order.index((case.operation, case.call)) + 1 :]
+        phases = PROCESSED_PHASES if case.path == "processed" else REJECTED_PHASES
+        failing = next(index for index, phase in enumerate(phases) if (case.operation, case.call) in phase)
+        later = [call for phase in phases[failing + 1 :] for call in phase]
         assert not any(wire.attempts_of(op, n) for op, n in later)
     assert all(0 <= delay <= 20 for delay in rig.sleeper.delays)
 
@@ -276,13 +293,34 @@ def test_the_wire_really_reaches_moto_and_sees_every_attempt(rig: Rig, context: 
     item = upload(s3, "incoming/plain/ok.png", png_bytes(gradient(300, 200)), "processed")
     [result] = handler.lambda_handler(item.event, context)["results"]
     assert result["status"] == "processed"
-    assert [(a.operation, a.call) for a in wire.attempts] == PROCESSED_CALLS
+    assert in_phases([(a.operation, a.call) for a in wire.attempts], PROCESSED_PHASES)
+    for key in rendition_keys(item.key):  # each rendition: looked at, then written
+        assert [a.operation for a in wire.attempts if a.key == key] == ["HeadObject", "PutObject"]
     assert all(a.attempt == 1 and a.status in (200, 204, 404) for a in wire.attempts)
     text = upload(s3, "incoming/plain/bad.jpg", b"text", "quarantined")
     wire.reset_log()
     handler.lambda_handler(text.event, context)
-    assert [(a.operation, a.call) for a in wire.attempts] == REJECTED_CALLS
+    assert in_phases([(a.operation, a.call) for a in wire.attempts], REJECTED_PHASES)
     assert bucket_audit(s3, [item, text])[1] == {"processed": 1, "quarantined": 1}
+
+
+def test_renditions_are_written_concurrently(rig: Rig, context: Any) -> None:
+    """Each PUT waits until all three are in flight: a sequential write phase would break the barrier."""
+    item = upload(rig.s3, "incoming/plain/together.png", png_bytes(gradient(300, 200)), "processed")
+    barrier = threading.Barrier(len(SUFFIXES), timeout=10)
+
+    def meet(**_: Any) -> None:
+        barrier.wait()
+
+    events = handler.get_service().storage.client.meta.events
+    events.register("before-call.s3.PutObject", meet, unique_id="meet-all-puts")
+    try:
+        [result] = handler.lambda_handler(item.event, context)["results"]
+    finally:
+        events.unregister("before-call.s3.PutObject", unique_id="meet-all-puts")
+    assert result["status"] == "processed", result
+    assert not barrier.broken
+    assert bucket_audit(rig.s3, [item])[1] == {"processed": 1}
 
 
 def test_copy_source_if_match_is_enforced_like_s3(rig: Rig) -> None:

@@ -65,3 +65,10 @@ def test_make_bench_on_the_samples_writes_a_full_report(tmp_path: Path) -> None:
     assert summary["jpegli q85"]["main"]["bytes_vs_seed_pct"] < summary["pillow q85"]["main"]["bytes_vs_seed_pct"]
     assert summary["webp"]["main"]["bytes_vs_ours_pct"] != 0
     assert "encoders over" in table
+
+    # the write phase, end to end against an S3 server, concurrent and one at a time (benchmarks/writes.py)
+    writes = report["writes"]
+    assert writes["image"] in images and writes["round_trip_ms"] > 0
+    for config in ("default (3 renditions)", "EXTRA_FORMATS=webp,avif (9)"):
+        assert writes[config]["concurrent"] > 0 and writes[config]["one at a time"] > 0
+    assert "renditions written concurrently" in table
