@@ -107,3 +107,13 @@ def context() -> FakeContext:
 def keys(client: Any, prefix: str = "") -> list[str]:
     response = client.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
     return sorted(obj["Key"] for obj in response.get("Contents", []))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`make test` runs on two xdist workers (pyproject's addopts, `--dist loadgroup`): a test marked with an
+    `xdist_group` of its own (the corpus benchmark: a third of the suite's time, self-contained) runs beside
+    the rest, which stays together on one worker in collection order, as before: several tests share fixed
+    ports (9000, 8000) and the repository's build and output folders."""
+    for item in items:
+        if not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group("suite"))

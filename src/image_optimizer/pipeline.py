@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from PIL import Image
 
 from . import color, decode
-from .encode import encode_extra, encode_jpeg, thumbnail_quality
+from .encode import encode_extra, encode_jpeg, encoder_identity, thumbnail_quality
 from .specs import MAIN, PipelineConfig, ThumbnailSpec
 
 Box = tuple[float, float, float, float]
@@ -143,6 +143,11 @@ def render_all(
             thumbnail = render_upright(image, scale, plan, upright, orientation, finish)
         finished.append((plan, thumbnail))
     return finished
+
+
+def encoder_name(config: PipelineConfig) -> str:
+    """The JPEG encoder this config runs and its version (e.g. "jpegli 0.3.2"): the bytes depend on it."""
+    return encoder_identity(config.encoder)
 
 
 def encode_all(

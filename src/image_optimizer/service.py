@@ -11,7 +11,6 @@ from functools import cached_property
 from typing import Any, Literal
 
 from . import pipeline
-from .encode import encoder_identity
 from .errors import ImageRejected, ImageTooLarge
 from .provenance import Source, Verdict, config_fingerprint, judge, metadata_value
 from .settings import Settings
@@ -91,7 +90,7 @@ class ImageService:
     @cached_property
     def fingerprint(self) -> str:
         """Computed at the first write, not at the cold start: it loads the JPEG encoder to name it."""
-        return config_fingerprint(self.settings.pipeline, encoder_identity(self.settings.pipeline.encoder))
+        return config_fingerprint(self.settings.pipeline, pipeline.encoder_name(self.settings.pipeline))
 
     def process(self, ref: ObjectRef) -> Outcome:
         started = time.perf_counter()

@@ -11,6 +11,7 @@ from tests.conftest import corpus_dir
 from tests.integration.test_bench import run_bench
 
 
+@pytest.mark.xdist_group("corpus-bench")  # beside the rest of the suite (tests/conftest.py)
 @pytest.mark.timeout(1500)  # the whole benchmark: 15 photos timed, then 27 images through every encoder
 def test_make_bench_on_the_default_corpus_photos(tmp_path: Path) -> None:
     report, _ = run_bench("make -s bench", tmp_path / "bench.json")
