@@ -198,7 +198,10 @@ class ImageService:
         return head.etag == original.etag
 
     def _write_one(self, bucket: str, key: str, data: bytes, content_type: str, source: Source) -> None:
-        """Check what is there, then write conditionally on it: a race lost to another writer is re-decided."""
+        """Write while the key is free, the usual case: one request. When something is there, or the upload is no
+        longer at its key, look first and write conditionally on what is there: a race lost is re-decided."""
+        if source.current and self._put(bucket, key, data, content_type, source, replacing=None):
+            return
         for _ in range(WRITE_ATTEMPTS):
             current = self.storage.head(bucket, key)
             if current:
@@ -209,20 +212,28 @@ class ImageService:
                 return  # an earlier attempt of this same upload wrote it: no second write
             if verdict is Verdict.NEWER_EXISTS:
                 raise Superseded(key)
-            try:
-                self.storage.put(
-                    bucket,
-                    key,
-                    data,
-                    content_type=content_type,
-                    cache_control=self.settings.cache_control,
-                    metadata=source.metadata(),
-                    replacing=current.etag if current else None,
-                )
+            if self._put(bucket, key, data, content_type, source, replacing=current.etag if current else None):
                 return
-            except (ObjectChanged, ObjectGone):  # someone wrote or removed it meanwhile (S3 may say 412 or 404)
-                continue
         raise WriteContention(f"{key}: conditional write lost {WRITE_ATTEMPTS} races")
+
+    def _put(
+        self, bucket: str, key: str, data: bytes, content_type: str, source: Source, *, replacing: str | None
+    ) -> bool:
+        """Over the object with ETag `replacing`, or (None) only while the key is free. False: the condition
+        failed: someone wrote, was writing or removed the object meanwhile (S3 says 412, 409 or 404)."""
+        try:
+            self.storage.put(
+                bucket,
+                key,
+                data,
+                content_type=content_type,
+                cache_control=self.settings.cache_control,
+                metadata=source.metadata(),
+                replacing=replacing,
+            )
+        except (ObjectChanged, ObjectGone):
+            return False
+        return True
 
     def _announce(
         self,

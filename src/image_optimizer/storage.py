@@ -23,6 +23,7 @@ RETRY_CONFIG = Config(
 )
 _GONE = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
 _PRECONDITION = {"PreconditionFailed", "412"}
+_CONFLICT = "ConditionalRequestConflict"  # 409: S3 asks to retry a conditional write that raced another
 
 
 class ObjectGone(Exception):
@@ -138,6 +139,8 @@ class S3Storage:
                 **condition,
             )
         except ClientError as error:
+            if _error_code(error) == _CONFLICT:  # another conditional write to this key was in flight: re-decide
+                raise ObjectChanged(_CONFLICT) from error
             raise _translate(error) from error
 
     def head(self, bucket: str, key: str) -> ObjectHead | None:
