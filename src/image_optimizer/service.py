@@ -18,8 +18,9 @@ from .specs import CONTENT_TYPES, MAIN, PipelineConfig, output_key
 from .storage import EventPublisher, ObjectChanged, ObjectGone, ObjectTooLarge, S3Storage, StoredObject
 
 WRITE_ATTEMPTS = 3  # conditional writes that lost a race are re-decided this many times, then retried later
-# Renditions are written concurrently: each write is a HEAD and a PUT spent waiting on S3, not on the CPU, so the
-# write phase costs about one write's round trips instead of one per rendition (benchmarks/writes.py).
+# Renditions are written concurrently: a write is a PUT (and a HEAD when its key is taken) spent waiting on S3, not
+# on the CPU, so the write phase costs about one write's round trips instead of one per rendition
+# (benchmarks/writes.py).
 MAX_PARALLEL_WRITES = 8
 
 
@@ -200,7 +201,25 @@ class ImageService:
     def _write_one(self, bucket: str, key: str, data: bytes, content_type: str, source: Source) -> None:
         """Write while the key is free, the usual case: one request. When something is there, or the upload is no
         longer at its key, look first and write conditionally on what is there: a race lost is re-decided."""
-        if source.current and self._put(bucket, key, data, content_type, source, replacing=None):
+
+        def put(replacing: str | None) -> bool:
+            """Over the object with ETag `replacing`, or (None) only while the key is free. False: the condition
+            failed, someone wrote, was writing or removed the object meanwhile (S3 says 412, 409 or 404)."""
+            try:
+                self.storage.put(
+                    bucket,
+                    key,
+                    data,
+                    content_type=content_type,
+                    cache_control=self.settings.cache_control,
+                    metadata=source.metadata(),
+                    replacing=replacing,
+                )
+            except (ObjectChanged, ObjectGone):
+                return False
+            return True
+
+        if source.current and put(None):
             return
         for _ in range(WRITE_ATTEMPTS):
             current = self.storage.head(bucket, key)
@@ -212,28 +231,9 @@ class ImageService:
                 return  # an earlier attempt of this same upload wrote it: no second write
             if verdict is Verdict.NEWER_EXISTS:
                 raise Superseded(key)
-            if self._put(bucket, key, data, content_type, source, replacing=current.etag if current else None):
+            if put(current.etag if current else None):
                 return
         raise WriteContention(f"{key}: conditional write lost {WRITE_ATTEMPTS} races")
-
-    def _put(
-        self, bucket: str, key: str, data: bytes, content_type: str, source: Source, *, replacing: str | None
-    ) -> bool:
-        """Over the object with ETag `replacing`, or (None) only while the key is free. False: the condition
-        failed: someone wrote, was writing or removed the object meanwhile (S3 says 412, 409 or 404)."""
-        try:
-            self.storage.put(
-                bucket,
-                key,
-                data,
-                content_type=content_type,
-                cache_control=self.settings.cache_control,
-                metadata=source.metadata(),
-                replacing=replacing,
-            )
-        except (ObjectChanged, ObjectGone):
-            return False
-        return True
 
     def _announce(
         self,
