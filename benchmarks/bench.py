@@ -182,18 +182,16 @@ def measure_writes(image: Path, reps: int) -> dict[str, Any]:
     """benchmarks/writes.py, in a process of its own: it runs an S3 server and sets the SDK's environment."""
     command = [sys.executable, "-m", "benchmarks.writes", str(image), "--reps", str(reps)]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
-    figures: dict[str, Any] = json.loads(result.stdout)
-    return figures
+    return dict(json.loads(result.stdout))
 
 
 def print_writes(writes: dict[str, Any]) -> None:
     print(f"\nend to end per upload, {writes['image']}, +{writes['round_trip_ms']} ms per S3 request (median ms):")
-    for config, figures in writes.items():
-        if isinstance(figures, dict):
-            print(
-                f"  {config:30} renditions written concurrently {figures['concurrent']:7.1f}"
-                f"  one at a time {figures['one at a time']:7.1f}  ratio {figures['ratio']:.2f}"
-            )
+    for config, figures in writes["configs"].items():
+        print(
+            f"  {config:30} renditions written concurrently {figures['concurrent']:7.1f}"
+            f"  one at a time {figures['one at a time']:7.1f}  ratio {figures['ratio']:.2f}"
+        )
 
 
 # AWS Lambda, arm64, us-east-1 list price (first 6 billion GB-seconds a month) and the template's default memory.

@@ -1,4 +1,4 @@
-"""One upload end to end (GET, optimise, HEAD + PUT per rendition, DELETE) through ImageService against moto's S3
+"""One upload end to end (GET, HEAD, optimise, a PUT per rendition, DELETE) through ImageService against moto's S3
 server on 127.0.0.1, with the renditions written concurrently (the service's way) or one at a time, and a simulated
 network round trip before every S3 request: on localhost a request costs almost nothing, from Lambda it does not.
 
@@ -14,21 +14,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from image_optimizer import service as service_module
 from image_optimizer.local import embedded_s3, point_sdk_at
-from image_optimizer.service import ImageService, ObjectRef
+from image_optimizer.service import MAX_PARALLEL_WRITES, ImageService, ObjectRef
 from image_optimizer.settings import load_settings
 from image_optimizer.storage import S3Storage, make_s3_client
 
 ROUND_TRIP_MS = 20  # a small S3 request from Lambda in the same region takes about 10-30 ms
 BUCKET = "bench-writes"
 CONFIGS = {"default (3 renditions)": {}, "EXTRA_FORMATS=webp,avif (9)": {"EXTRA_FORMATS": "webp,avif"}}
-MODES = {"concurrent": service_module.MAX_PARALLEL_WRITES, "one at a time": 1}
+MODES = {"concurrent": MAX_PARALLEL_WRITES, "one at a time": 1}
 
 
 def measure(image: Path, reps: int) -> dict[str, Any]:
     data = image.read_bytes()
-    results: dict[str, Any] = {"image": image.name, "round_trip_ms": ROUND_TRIP_MS}
+    results: dict[str, Any] = {"image": image.name, "round_trip_ms": ROUND_TRIP_MS, "configs": {}}
     with embedded_s3() as endpoint:
         point_sdk_at(endpoint, embedded=True)
         client = make_s3_client(endpoint)
@@ -41,7 +40,7 @@ def measure(image: Path, reps: int) -> dict[str, Any]:
                 for mode, workers in MODES.items():  # interleaved, so drift hits both alike
                     key = f"incoming/{rep}/{len(times[mode])}-{mode.replace(' ', '-')}/{image.name}"
                     client.put_object(Bucket=BUCKET, Key=key, Body=data)
-                    service_module.MAX_PARALLEL_WRITES = workers
+                    service.max_parallel_writes = workers
                     started = time.perf_counter()
                     outcome = service.process(ObjectRef(BUCKET, key))
                     elapsed = (time.perf_counter() - started) * 1000
@@ -50,7 +49,10 @@ def measure(image: Path, reps: int) -> dict[str, Any]:
                     if rep:
                         times[mode].append(elapsed)
             medians = {mode: round(statistics.median(values), 1) for mode, values in times.items()}
-            results[config] = {**medians, "ratio": round(medians["concurrent"] / medians["one at a time"], 3)}
+            results["configs"][config] = {
+                **medians,
+                "ratio": round(medians["concurrent"] / medians["one at a time"], 3),
+            }
     return results
 
 

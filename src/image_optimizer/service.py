@@ -76,6 +76,8 @@ class Outcome:
 
 
 class ImageService:
+    max_parallel_writes = MAX_PARALLEL_WRITES  # benchmarks/writes.py sets 1 on an instance to compare
+
     def __init__(
         self,
         storage: S3Storage,
@@ -156,7 +158,6 @@ class ImageService:
     def _write_renditions(
         self, ref: ObjectRef, original: StoredObject, result: pipeline.OptimizedImage
     ) -> list[OutputInfo]:
-        settings = self.settings
         source = Source(
             ref.key,
             original.etag,
@@ -166,28 +167,26 @@ class ImageService:
             self.fingerprint,
             current=self._still_current(ref, original),
         )
-        keys = [
-            output_key(
-                ref.key,
-                rendition.name,
-                incoming_prefix=settings.incoming_prefix,
-                output_prefix=settings.output_prefix,
-                fmt=rendition.format,
-            )
-            for rendition in result.renditions
+        outputs = [
+            OutputInfo(r.name, self._output_key(ref.key, r.name, r.format), r.width, r.height, len(r.data), r.format)
+            for r in result.renditions
         ]
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_WRITES, len(keys))) as pool:
+        with ThreadPoolExecutor(max_workers=min(self.max_parallel_writes, len(outputs))) as pool:
             writes = [
-                pool.submit(self._write_one, ref.bucket, key, r.data, CONTENT_TYPES[r.format], source)
-                for r, key in zip(result.renditions, keys, strict=True)
+                pool.submit(self._write_one, ref.bucket, output.key, r.data, CONTENT_TYPES[r.format], source)
+                for r, output in zip(result.renditions, outputs, strict=True)
             ]
         # Every write has ended here; the first failure in rendition order decides, as a sequential loop would.
         for write in writes:
             write.result()
-        return [
-            OutputInfo(r.name, key, r.width, r.height, len(r.data), r.format)
-            for r, key in zip(result.renditions, keys, strict=True)
-        ]
+        return outputs
+
+    def _output_key(self, key: str, name: str, fmt: str = "jpeg") -> str:
+        """Where rendition `name` (in format `fmt`) of the upload at `key` goes."""
+        settings = self.settings
+        return output_key(
+            key, name, incoming_prefix=settings.incoming_prefix, output_prefix=settings.output_prefix, fmt=fmt
+        )
 
     def _still_current(self, ref: ObjectRef, original: StoredObject) -> bool:
         """Is the upload we read still the object at its key? (Deleted by a duplicate run counts as no.)"""
@@ -249,9 +248,7 @@ class ImageService:
         if self.publisher is None:
             return
         settings = self.settings
-        main_key = output_key(
-            ref.key, MAIN, incoming_prefix=settings.incoming_prefix, output_prefix=settings.output_prefix
-        )
+        main_key = self._output_key(ref.key, MAIN)
         detail = {
             "bucket": ref.bucket,
             "sourceKey": ref.key,

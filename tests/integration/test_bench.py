@@ -70,5 +70,5 @@ def test_make_bench_on_the_samples_writes_a_full_report(tmp_path: Path) -> None:
     writes = report["writes"]
     assert writes["image"] in images and writes["round_trip_ms"] > 0
     for config in ("default (3 renditions)", "EXTRA_FORMATS=webp,avif (9)"):
-        assert writes[config]["concurrent"] > 0 and writes[config]["one at a time"] > 0
+        assert writes["configs"][config]["concurrent"] > 0 and writes["configs"][config]["one at a time"] > 0
     assert "renditions written concurrently" in table
