@@ -153,12 +153,14 @@ def encoder_name(config: PipelineConfig) -> str:
 def encode_all(
     pictures: list[tuple[Plan, Image.Image]], config: PipelineConfig, *, subsampled: bool = True
 ) -> list[Rendition]:
-    """JPEG for each, then each extra format. The thumbnails show the main image's content, so they take the
-    quality chosen for it rather than searching their own (`thumbnail_quality`). `subsampled`: see encode_jpeg."""
+    """JPEG for each, then each extra format. The thumbnails show the main image's content, so their quality
+    follows the one chosen for it rather than searching their own (`thumbnail_quality`). `subsampled`: see
+    encode_jpeg."""
     (main_plan, main), *thumbnails = pictures
     renditions = [encode(main, main_plan, config.quality, config, subsampled)]
-    quality = thumbnail_quality(main, renditions[0].quality, fixed=config.quality, encoder=config.encoder)
-    renditions += [encode(picture, plan, quality, config, subsampled) for plan, picture in thumbnails]
+    for plan, picture in thumbnails:
+        quality = thumbnail_quality(main, renditions[0].quality, picture, fixed=config.quality, encoder=config.encoder)
+        renditions.append(encode(picture, plan, quality, config, subsampled))
     for fmt in config.extra_formats:
         renditions += [Rendition(p.name, encode_extra(i, fmt), i.width, i.height, fmt) for p, i in pictures]
     return renditions

@@ -140,8 +140,26 @@ def test_chosen_quality_is_the_lowest_that_keeps_within_the_slack() -> None:
 
     chosen = choose_quality(image, recording, 85)
     assert len(tried) <= encode.MAX_PROBES
-    assert psnr(sample, pyjpegli_encode(sample, chosen)) >= goal
-    assert chosen == 85 - encode.QUALITY_BELOW_TARGET or psnr(sample, pyjpegli_encode(sample, chosen - 1)) < goal
+    found = chosen + 1 if bits_per_pixel(sample, 85) > encode.HEAVY_BITS_PER_PIXEL else chosen
+    assert psnr(sample, pyjpegli_encode(sample, found)) >= goal
+    assert found == 85 - encode.QUALITY_BELOW_TARGET or psnr(sample, pyjpegli_encode(sample, found - 1)) < goal
+
+
+def bits_per_pixel(image: Image.Image, quality: int) -> float:
+    return 8 * len(pyjpegli_encode(image, quality)) / (image.width * image.height)
+
+
+@pytest.mark.parametrize("noise, heavy", [(18, True), (2, False)])
+def test_heavy_images_take_one_step_below_what_the_search_finds(
+    noise: float, heavy: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(3)
+    base = np.asarray(gradient(480, 320), dtype=float) + rng.normal(0, noise, (320, 480, 3))
+    image = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), "RGB")
+    assert (bits_per_pixel(encode.row_sample(image), 85) > encode.HEAVY_BITS_PER_PIXEL) is heavy
+    chosen = choose_quality(image, pyjpegli_encode, 85)
+    monkeypatch.setattr(encode, "HEAVY_BITS_PER_PIXEL", float("inf"))
+    assert chosen == choose_quality(image, pyjpegli_encode, 85) - heavy
 
 
 def test_the_sample_keeps_every_other_band_on_the_block_grid() -> None:
