@@ -47,13 +47,12 @@ EXTRA_QUALITY = {"webp": 86, "avif": 72}
 # bytes where there are the most: over the bench + Kodak images, total main bytes -20.5 % instead of -18.8 %, mean
 # score -0.38 instead of -0.08 against the seed, worst image unchanged (-1.89).
 HEAVY_BITS_PER_PIXEL = 1.5
-# Thumbnails (when jpegli chose the main's quality) are encoded below it: resampled from the clean main, they
-# score ~2.8 SSIMULACRA2 points above the seed's on average. Two steps keep every 320 px fit thumbnail of the
-# bench images within 1.5 points of the seed's; at 150 px (under SMALL_THUMBNAIL_PIXELS) SSIMULACRA2 swings by
-# 2-3 points between neighbouring qualities and two steps drop the hardest crop 3.8, so those take one.
-THUMBNAIL_QUALITY_STEPS = 2
-SMALL_THUMBNAIL_QUALITY_STEPS = 1
-SMALL_THUMBNAIL_PIXELS = 40_000
+# Thumbnails are encoded without jpegli's adaptive quantization: on 150 and 320 px thumbnails of the bench +
+# Kodak images it scores 4-5 SSIMULACRA2 points lower at the same quality for ~12 % fewer bytes, a bad trade (on
+# the 750 px main it is a good one). Without it a quality step buys less, so when jpegli chose the main's quality
+# the thumbnails take this many steps below it: -21.8 % / -22.7 % bytes against the seed's (crop / fit), every
+# thumbnail within 1.44 points of its seed counterpart; nine steps drop the hardest fit thumbnail 3 points.
+THUMBNAIL_QUALITY_STEPS = 8
 AVIF_SPEED = 8
 
 
@@ -69,15 +68,12 @@ def _jpegli_for(image: Image.Image, requested: str) -> JpegliEncoder | None:
     return jpegli() if requested == "auto" and image.mode == "RGB" else None
 
 
-def thumbnail_quality(
-    main: Image.Image, main_quality: int | None, thumbnail: Image.Image, *, fixed: int | None, encoder: str
-) -> int | None:
-    """A thumbnail's quality, given the main image's: a step or two below it when jpegli searched it (see
-    THUMBNAIL_QUALITY_STEPS); the same when it was fixed (JPEG_QUALITY) or libjpeg-turbo encoded it."""
+def thumbnail_quality(main: Image.Image, main_quality: int | None, *, fixed: int | None, encoder: str) -> int | None:
+    """The thumbnails' quality, given the main image's: THUMBNAIL_QUALITY_STEPS below it when jpegli searched it;
+    the same when it was fixed (JPEG_QUALITY) or libjpeg-turbo encoded it at the target."""
     if main_quality is None or fixed is not None or _jpegli_for(main, encoder) is None:
         return main_quality
-    small = thumbnail.width * thumbnail.height < SMALL_THUMBNAIL_PIXELS
-    return max(1, main_quality - (SMALL_THUMBNAIL_QUALITY_STEPS if small else THUMBNAIL_QUALITY_STEPS))
+    return max(1, main_quality - THUMBNAIL_QUALITY_STEPS)
 
 
 def jpeg_encoder(requested: str) -> str:
@@ -101,16 +97,18 @@ def encode_jpeg(
     encoder: str,
     progressive: bool,
     subsampled: bool = True,
+    adaptive: bool = True,
 ) -> tuple[bytes, int]:
     """The JPEG and the quality it was encoded at. `quality` None: chosen per image to look like libjpeg-turbo
     at `target` (Pillow, the fallback, simply encodes at `target`). Never any metadata. Chroma is 4:2:0 unless
-    not `subsampled` (4:4:4: more bytes at every score over the bench images, for thumbnails too; see the README)."""
+    not `subsampled` (4:4:4: more bytes at every score over the bench images, for thumbnails too; see the README).
+    `adaptive`: jpegli's adaptive quantization (thumbnails go without; see THUMBNAIL_QUALITY_STEPS)."""
     if image.mode not in ("RGB", "L"):
         raise CorruptImage(f"cannot encode pixel mode {image.mode}")
     library = _jpegli_for(image, encoder)
     if library is not None:
         try:
-            return _jpegli_encoded(library, image, quality, target, subsampled)
+            return _jpegli_encoded(library, image, quality, target, subsampled, adaptive)
         except (RuntimeError, ValueError):
             pass  # jpegli refused this image: libjpeg-turbo still can
     fixed = quality or target
@@ -127,11 +125,17 @@ def pillow_jpeg(
 
 
 def _jpegli_encoded(
-    library: JpegliEncoder, image: Image.Image, quality: int | None, target: int, subsampled: bool
+    library: JpegliEncoder, image: Image.Image, quality: int | None, target: int, subsampled: bool, adaptive: bool
 ) -> tuple[bytes, int]:
     def encode(picture: Image.Image, q: int, progressive: bool = False) -> bytes:
         return library.encode(
-            picture.tobytes(), picture.width, picture.height, quality=q, progressive=progressive, subsampled=subsampled
+            picture.tobytes(),
+            picture.width,
+            picture.height,
+            quality=q,
+            progressive=progressive,
+            subsampled=subsampled,
+            adaptive=adaptive,
         )
 
     if quality is None:

@@ -41,6 +41,7 @@ _SIGNATURES: dict[str, tuple[list[type], type | None]] = {
     "jpegli_set_defaults": ([_P], None),
     "jpegli_set_quality": ([_P, ctypes.c_int, ctypes.c_int], None),
     "jpegli_set_progressive_level": ([_P, ctypes.c_int], None),
+    "jpegli_enable_adaptive_quantization": ([_P, ctypes.c_int], None),
     "jpegli_start_compress": ([_P, ctypes.c_int], None),
     "jpegli_write_scanlines": ([_P, _P, ctypes.c_uint], ctypes.c_uint),
     "jpegli_finish_compress": ([_P], None),
@@ -54,10 +55,19 @@ class JpegliEncoder:
         self._free = free
 
     def encode(
-        self, rgb: bytes, width: int, height: int, *, quality: int, progressive: bool, subsampled: bool = True
+        self,
+        rgb: bytes,
+        width: int,
+        height: int,
+        *,
+        quality: int,
+        progressive: bool,
+        subsampled: bool = True,
+        adaptive: bool = True,
     ) -> bytes:
         """Packed 8-bit RGB -> JPEG (no metadata), baseline or progressive with optimal Huffman tables; chroma
-        4:2:0 (jpegli's default), or 4:4:4 when not `subsampled`."""
+        4:2:0 (jpegli's default), or 4:4:4 when not `subsampled`; jpegli's adaptive quantization (its default:
+        coarser where its masking model expects texture to hide the error) unless not `adaptive`."""
         if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION and 1 <= quality <= 100):
             raise ValueError(f"jpegli: cannot encode {width}x{height} at quality {quality}")
         if len(rgb) != width * height * 3:
@@ -79,6 +89,8 @@ class JpegliEncoder:
                     raise RuntimeError("jpegli: no component info after set_defaults")
                 (ctypes.c_int * 2).from_address(luma + SAMPLING_FACTORS_OFFSET)[:] = [1, 1]
             lib.jpegli_set_quality(cinfo, quality, 1)
+            if not adaptive:
+                lib.jpegli_enable_adaptive_quantization(cinfo, 0)
             lib.jpegli_set_progressive_level(cinfo, PROGRESSIVE_LEVEL if progressive else 0)
             lib.jpegli_start_compress(cinfo, 1)
             pixels = ctypes.c_char_p(rgb)  # points into `rgb` itself (read only, no copy); kept alive until return

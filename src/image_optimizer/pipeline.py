@@ -154,13 +154,12 @@ def encode_all(
     pictures: list[tuple[Plan, Image.Image]], config: PipelineConfig, *, subsampled: bool = True
 ) -> list[Rendition]:
     """JPEG for each, then each extra format. The thumbnails show the main image's content, so their quality
-    follows the one chosen for it rather than searching their own (`thumbnail_quality`). `subsampled`: see
-    encode_jpeg."""
+    follows the one chosen for it rather than searching their own (`thumbnail_quality`), without adaptive
+    quantization. `subsampled`: see encode_jpeg."""
     (main_plan, main), *thumbnails = pictures
     renditions = [encode(main, main_plan, config.quality, config, subsampled)]
-    for plan, picture in thumbnails:
-        quality = thumbnail_quality(main, renditions[0].quality, picture, fixed=config.quality, encoder=config.encoder)
-        renditions.append(encode(picture, plan, quality, config, subsampled))
+    quality = thumbnail_quality(main, renditions[0].quality, fixed=config.quality, encoder=config.encoder)
+    renditions += [encode(picture, plan, quality, config, subsampled, adaptive=False) for plan, picture in thumbnails]
     for fmt in config.extra_formats:
         renditions += [Rendition(p.name, encode_extra(i, fmt), i.width, i.height, fmt) for p, i in pictures]
     return renditions
@@ -312,7 +311,13 @@ def resize(image: Image.Image, plan: Plan, scale: tuple[float, float]) -> Image.
 
 
 def encode(
-    image: Image.Image, plan: Plan, quality: int | None, config: PipelineConfig, subsampled: bool = True
+    image: Image.Image,
+    plan: Plan,
+    quality: int | None,
+    config: PipelineConfig,
+    subsampled: bool = True,
+    *,
+    adaptive: bool = True,
 ) -> Rendition:
     data, used = encode_jpeg(
         image,
@@ -321,5 +326,6 @@ def encode(
         encoder=config.encoder,
         progressive=plan.progressive,
         subsampled=subsampled,
+        adaptive=adaptive,
     )
     return Rendition(plan.name, data, image.width, image.height, quality=used)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from image_optimizer import jpegli
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from infra_helpers import FUNCTION_ID, LAYER_ID, PROJECT_ROOT, tool_env, venv_tool
@@ -83,7 +85,11 @@ def test_build_artifacts(builds, arch):
     assert (layer / "PIL").is_dir()
     assert (layer / "pillow_heif").is_dir()
     # the JPEG encoder (image_optimizer.jpegli)
-    assert list(layer.glob(f"pyjpegli.cpython-312-{TRIPLET[arch]}.so")), "no pyjpegli for this architecture"
+    (encoder,) = layer.glob(f"pyjpegli.cpython-312-{TRIPLET[arch]}.so")
+    # every function image_optimizer.jpegli calls is named in the library's dynamic string table (nothing else
+    # in it refers to jpegli_* names): a missing one would mean Pillow silently encodes on this architecture
+    names = encoder.read_bytes()
+    assert [name for name in jpegli._SIGNATURES if name.encode() + b"\0" not in names] == []
 
     native = list(layer.rglob("*.so")) + list(fn.rglob("*.so"))
     assert any(p.parent.name == "PIL" for p in native), "no native PIL extension in the layer"

@@ -119,6 +119,20 @@ def test_an_unknown_pyjpegli_version_is_not_trusted(monkeypatch: pytest.MonkeyPa
         jpegli.load.cache_clear()
 
 
+def test_adaptive_quantization_can_be_turned_off() -> None:
+    """Thumbnails go without jpegli's adaptive quantization: uniform quantization, closer to the pixels."""
+    image = photo_like()
+    library = jpegli.load()
+    assert library is not None
+    uniform, _ = encode_jpeg(image, quality=80, target=85, encoder="auto", progressive=True, adaptive=False)
+    assert uniform == library.encode(
+        image.tobytes(), image.width, image.height, quality=80, progressive=True, adaptive=False
+    )
+    adaptive, _ = encode_jpeg(image, quality=80, target=85, encoder="auto", progressive=True)
+    assert uniform != adaptive
+    assert psnr(image, uniform) > psnr(image, adaptive)
+
+
 def test_fixed_quality_overrides_the_search() -> None:
     image = photo_like()
     library = jpegli.load()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import io
 import math
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from image_optimizer import encode
+from image_optimizer import encode, pipeline
 from image_optimizer.errors import CorruptImage, ImageRejected, ImageTooLarge, TruncatedImage, UnsupportedFormat
 from image_optimizer.pipeline import _UPRIGHT, optimize
 from image_optimizer.specs import PipelineConfig, ThumbnailSpec
@@ -302,14 +303,20 @@ def test_extra_formats_follow_the_jpegs_at_the_same_sizes() -> None:
     assert result.main.format == "jpeg"
 
 
-def test_thumbnails_take_steps_below_the_quality_chosen_for_the_main_image() -> None:
+def test_thumbnails_take_steps_below_the_main_quality_without_adaptive_quantization(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    adaptive: list[bool] = []
+
+    def recording(image: Image.Image, **options: Any) -> tuple[bytes, int]:
+        adaptive.append(options["adaptive"])
+        return encode.encode_jpeg(image, **options)
+
+    monkeypatch.setattr(pipeline, "encode_jpeg", recording)
     result = optimize(jpeg_bytes(gradient(1600, 1000)))
-    main, *thumbnails = [(rendition.quality, rendition.width * rendition.height) for rendition in result.renditions]
-    assert [pixels < encode.SMALL_THUMBNAIL_PIXELS for _, pixels in thumbnails] == [True, False]  # thumb, small
-    assert main[0] is not None and [quality for quality, _ in thumbnails] == [
-        main[0] - encode.SMALL_THUMBNAIL_QUALITY_STEPS,
-        main[0] - encode.THUMBNAIL_QUALITY_STEPS,
-    ]
+    main, *thumbnails = [rendition.quality for rendition in result.renditions]
+    assert main is not None and thumbnails == [main - encode.THUMBNAIL_QUALITY_STEPS] * 2
+    assert adaptive == [True, False, False]  # main, thumb, small
     # a fixed quality is fixed for all; libjpeg-turbo (the fallback, grayscale) keeps its one quality too
     fixed = optimize(jpeg_bytes(gradient(1600, 1000)), PipelineConfig(quality=70))
     assert {rendition.quality for rendition in fixed.renditions} == {70}
