@@ -1,8 +1,8 @@
 """Encoder variants on the same finished pixels: bytes and SSIMULACRA2 against the seed's q85 output.
 
 For each image (the bench images plus the Kodak set), the pipeline renders every rendition once; each variant
-then encodes those pixels. Mains are scored for every variant, thumbnails for the seed and the JPEG encoders
-that decide the choice (THUMBNAILS_SCORED); scoring runs in one process per CPU. Totals are over all images:
+then encodes those pixels. Mains are scored for every variant, thumbnails for the seed, the JPEG encoders
+that decide the choice and the WebP/AVIF siblings (THUMBNAILS_SCORED); scoring runs in one process per CPU. Totals are over all images:
 bytes vs the seed's, mean and worst per-image score difference vs the seed's, and the encode time per image
 (one run each). Called by `make bench` (bench.py).
 """
@@ -34,7 +34,9 @@ def _jpegs(config_changes: dict[str, Any], *, subsampled: bool = True) -> Callab
 
 
 def _extra(fmt: str) -> Callable[[Pictures], list[bytes]]:
-    return lambda pictures: [encode.encode_extra(picture, fmt) for _, picture in pictures]
+    return lambda pictures: [
+        encode.encode_extra(picture, fmt, thumbnail=index > 0) for index, (_, picture) in enumerate(pictures)
+    ]
 
 
 DEFAULT = "ours (per-image quality)"
@@ -54,8 +56,9 @@ def kodak_images(corpus: Path) -> list[Path]:
     return sorted((corpus / "08_kodak").glob("*.png"))
 
 
-# Thumbnails are scored for the JPEG encoders that matter for the choice; every variant's main is scored.
-THUMBNAILS_SCORED = ("seed", "pillow q85", DEFAULT, FULL_CHROMA)
+# Thumbnails are scored for the variants that matter for the choice and for the siblings; every variant's
+# main is scored.
+THUMBNAILS_SCORED = ("seed", "pillow q85", DEFAULT, FULL_CHROMA, "webp", "avif")
 
 
 def encode_variants(path: Path) -> dict[str, list[bytes]]:

@@ -40,8 +40,10 @@ MIN_SAMPLE_BANDS = 4  # smaller images are measured whole
 PSNR_CAP_DB = 99.0  # an exact copy: finite, so flat images compare and step like any other
 # Quality per extra format giving the JPEG mains' mean SSIMULACRA2 over the 27 bench + Kodak images: WebP q86 is
 # 0.41 below it, q88 1.54 above; AVIF q69 0.93 below, q72 0.61 above, so q71. `make bench` reports what they give.
-# AVIF's speed 8 keeps its encode near 0.1 s for a 750 px image.
+# Thumbnails likewise, against the JPEG thumbnails' mean over the same images (crop / fit): WebP q84 +0.33 / +0.39;
+# AVIF q69 -0.38 / +0.33, q72 +0.91 / +1.60, so q70. AVIF's speed 8 keeps its encode near 0.1 s for a 750 px image.
 EXTRA_QUALITY = {"webp": 86, "avif": 71}
+EXTRA_THUMBNAIL_QUALITY = {"webp": 84, "avif": 70}
 # Heavy images (over this many bits per pixel in the search's probe at the target) get one step below what the
 # search found. A step costs about the same SSIMULACRA2 (~0.8 points) on every bench image, but saves the most
 # bytes where there are the most: over the bench + Kodak images, total main bytes -20.5 % instead of -18.8 %, mean
@@ -203,11 +205,13 @@ def psnr(image: Image.Image, jpeg: bytes) -> float:
     return min(PSNR_CAP_DB, 10 * math.log10(255**2 / mse)) if mse else PSNR_CAP_DB
 
 
-def encode_extra(image: Image.Image, fmt: str) -> bytes:
-    """A WebP or AVIF sibling of a rendition, metadata-free, at the format's calibrated quality."""
+def encode_extra(image: Image.Image, fmt: str, *, thumbnail: bool = False) -> bytes:
+    """A WebP or AVIF sibling of a rendition, metadata-free, at the format's calibrated quality for a main image
+    or a thumbnail."""
     buffer = io.BytesIO()
+    quality = (EXTRA_THUMBNAIL_QUALITY if thumbnail else EXTRA_QUALITY)[fmt]
     if fmt == "avif":
-        image.save(buffer, "AVIF", quality=EXTRA_QUALITY[fmt], speed=AVIF_SPEED)
+        image.save(buffer, "AVIF", quality=quality, speed=AVIF_SPEED)
     else:
-        image.save(buffer, "WEBP", quality=EXTRA_QUALITY[fmt], method=4)
+        image.save(buffer, "WEBP", quality=quality, method=4)
     return buffer.getvalue()

@@ -161,7 +161,10 @@ def encode_all(
     quality = thumbnail_quality(main, renditions[0].quality, fixed=config.quality, encoder=config.encoder)
     renditions += [encode(picture, plan, quality, config, subsampled, adaptive=False) for plan, picture in thumbnails]
     for fmt in config.extra_formats:
-        renditions += [Rendition(p.name, encode_extra(i, fmt), i.width, i.height, fmt) for p, i in pictures]
+        renditions += [
+            Rendition(plan.name, encode_extra(picture, fmt, thumbnail=index > 0), picture.width, picture.height, fmt)
+            for index, (plan, picture) in enumerate(pictures)
+        ]
     return renditions
 
 

@@ -275,3 +275,14 @@ def test_extra_formats_decode_at_the_same_size_without_metadata(fmt: str, pillow
     assert not decoded.info.get("exif") and not decoded.info.get("icc_profile") and not decoded.info.get("xmp")
     reference = np.asarray(image.convert("RGB"), float)
     assert np.abs(np.asarray(decoded.convert("RGB"), float) - reference).mean() < 20
+
+
+@pytest.mark.parametrize("fmt", ["webp", "avif"])
+def test_extra_format_thumbnails_take_their_own_quality(fmt: str) -> None:
+    image = photo_like(160, 96)
+    buffer = io.BytesIO()
+    options = {"speed": encode.AVIF_SPEED} if fmt == "avif" else {"method": 4}
+    image.save(buffer, fmt.upper(), quality=encode.EXTRA_THUMBNAIL_QUALITY[fmt], **options)
+    assert encode.EXTRA_THUMBNAIL_QUALITY[fmt] != encode.EXTRA_QUALITY[fmt]
+    assert encode_extra(image, fmt, thumbnail=True) == buffer.getvalue()
+    assert encode_extra(image, fmt) != buffer.getvalue()

@@ -290,9 +290,18 @@ def test_without_libjpeg_turbo_three_eighths_falls_back_to_a_half(monkeypatch: p
     assert decoding.load(decoded).size == (1502, 751)
 
 
-def test_extra_formats_follow_the_jpegs_at_the_same_sizes() -> None:
+def test_extra_formats_follow_the_jpegs_at_the_same_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, bool]] = []
+
+    def recording(image: Image.Image, fmt: str, *, thumbnail: bool) -> bytes:
+        calls.append((fmt, thumbnail))
+        return encode.encode_extra(image, fmt, thumbnail=thumbnail)
+
+    monkeypatch.setattr(pipeline, "encode_extra", recording)
     config = PipelineConfig(extra_formats=("webp", "avif"))
     result = optimize(jpeg_bytes(gradient(1600, 1000)), config)
+    # the main image's sibling at the main quality, the thumbnails' at the thumbnail quality
+    assert calls == [("webp", False), ("webp", True), ("webp", True), ("avif", False), ("avif", True), ("avif", True)]
     jpegs = [(r.name, r.width, r.height) for r in result.renditions if r.format == "jpeg"]
     assert [r.format for r in result.renditions] == ["jpeg"] * 3 + ["webp"] * 3 + ["avif"] * 3
     for fmt in ("webp", "avif"):
