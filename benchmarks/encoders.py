@@ -2,9 +2,9 @@
 
 For each image (the bench images plus the Kodak set), the pipeline renders every rendition once; each variant
 then encodes those pixels. Mains are scored for every variant, thumbnails for the seed, the JPEG encoders
-that decide the choice and the WebP/AVIF siblings (THUMBNAILS_SCORED); scoring runs in one process per CPU. Totals are over all images:
-bytes vs the seed's, mean and worst per-image score difference vs the seed's, and the encode time per image
-(one run each). Called by `make bench` (bench.py).
+that decide the choice and the WebP/AVIF siblings (THUMBNAILS_SCORED); scoring runs in one process per CPU.
+Totals are over all images: bytes vs the seed's, mean and worst per-image score difference vs the seed's, and
+the encode time per image (one run each). Called by `make bench` (bench.py).
 """
 
 from __future__ import annotations

@@ -46,8 +46,8 @@ EXTRA_QUALITY = {"webp": 86, "avif": 71}
 EXTRA_THUMBNAIL_QUALITY = {"webp": 84, "avif": 70}
 # Heavy images (over this many bits per pixel in the search's probe at the target) get one step below what the
 # search found. A step costs about the same SSIMULACRA2 (~0.8 points) on every bench image, but saves the most
-# bytes where there are the most: over the bench + Kodak images, total main bytes -20.5 % instead of -18.8 %, mean
-# score -0.38 instead of -0.08 against the seed, worst image unchanged (-1.89).
+# bytes where there are the most: over the bench + Kodak images (`make bench`), total main bytes -20.8 % instead of
+# -19.1 %, mean score -0.37 instead of -0.08 against the seed, worst image unchanged (-1.89).
 HEAVY_BITS_PER_PIXEL = 1.5
 # Thumbnails are encoded without jpegli's adaptive quantization: on 150 and 320 px thumbnails of the bench +
 # Kodak images it scores 4-5 SSIMULACRA2 points lower at the same quality for ~12 % fewer bytes, a bad trade (on
