@@ -21,7 +21,7 @@ from PIL import Image
 
 from benchmarks.baselines import CONFIG, QUALITY, SHAPES, seed
 from benchmarks.quality import ScoreCache, score_all
-from image_optimizer import encode, pipeline
+from image_optimizer import pipeline
 
 Pictures = list[tuple[pipeline.Plan, Image.Image]]
 
@@ -34,9 +34,7 @@ def _jpegs(config_changes: dict[str, Any], *, subsampled: bool = True) -> Callab
 
 
 def _extra(fmt: str) -> Callable[[Pictures], list[bytes]]:
-    return lambda pictures: [
-        encode.encode_extra(picture, fmt, thumbnail=index > 0) for index, (_, picture) in enumerate(pictures)
-    ]
+    return lambda pictures: [sibling.data for sibling in pipeline.encode_siblings(pictures, fmt)]
 
 
 DEFAULT = "ours (per-image quality)"

@@ -164,7 +164,7 @@ def choose_quality(image: Image.Image, encode: Callable[[Image.Image, int], byte
     # low is known to fail (or lies below the range), high known to pass (or lies above it)
     floor = max(1, target - QUALITY_BELOW_TARGET)
     low, high = floor - 1, QUALITY_CEILING + 1
-    q = min(QUALITY_CEILING, target)
+    q = first = min(QUALITY_CEILING, target)
     for step in range(MAX_PROBES):
         if passes(q):
             high = q
@@ -174,7 +174,6 @@ def choose_quality(image: Image.Image, encode: Callable[[Image.Image, int], byte
             break
         q = _first_step(q, margins[q], low, high) if step == 0 else (low + high) // 2
     chosen = min(high, QUALITY_CEILING)  # out of probes: the lowest quality known to pass, else the ceiling
-    first = min(QUALITY_CEILING, target)
     heavy = 8 * sizes[first] > HEAVY_BITS_PER_PIXEL * sample.width * sample.height
     return max(1, chosen - 1) if heavy else chosen
 

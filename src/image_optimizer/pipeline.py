@@ -161,11 +161,17 @@ def encode_all(
     quality = thumbnail_quality(main, renditions[0].quality, fixed=config.quality, encoder=config.encoder)
     renditions += [encode(picture, plan, quality, config, subsampled, adaptive=False) for plan, picture in thumbnails]
     for fmt in config.extra_formats:
-        renditions += [
-            Rendition(plan.name, encode_extra(picture, fmt, thumbnail=index > 0), picture.width, picture.height, fmt)
-            for index, (plan, picture) in enumerate(pictures)
-        ]
+        renditions += encode_siblings(pictures, fmt)
     return renditions
+
+
+def encode_siblings(pictures: list[tuple[Plan, Image.Image]], fmt: str) -> list[Rendition]:
+    """The `fmt` (WebP, AVIF) sibling of each rendition: the main image's first, at the main quality, then the
+    thumbnails' at the thumbnail quality."""
+    return [
+        Rendition(plan.name, encode_extra(picture, fmt, thumbnail=index > 0), picture.width, picture.height, fmt)
+        for index, (plan, picture) in enumerate(pictures)
+    ]
 
 
 def render_upright(

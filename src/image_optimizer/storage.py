@@ -22,8 +22,9 @@ RETRY_CONFIG = Config(
     read_timeout=30,
 )
 _GONE = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
-_PRECONDITION = {"PreconditionFailed", "412"}
-_CONFLICT = "ConditionalRequestConflict"  # 409: S3 asks to retry a conditional write that raced another
+# The object is not what a condition expected. 409 ConditionalRequestConflict: another conditional write to the
+# key was in flight; S3 asks to retry, which for the caller is the same as a 412: look again and re-decide.
+_PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
 
 
 class ObjectGone(Exception):
@@ -139,8 +140,6 @@ class S3Storage:
                 **condition,
             )
         except ClientError as error:
-            if _error_code(error) == _CONFLICT:  # another conditional write to this key was in flight: re-decide
-                raise ObjectChanged(_CONFLICT) from error
             raise _translate(error) from error
 
     def head(self, bucket: str, key: str) -> ObjectHead | None:
