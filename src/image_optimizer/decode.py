@@ -7,6 +7,7 @@ import struct
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import IO
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
@@ -42,6 +43,7 @@ _KNOWN_OTHERS: tuple[tuple[bytes, str], ...] = (
 # naming it makes Pillow raise KeyError on a broken JPEG header instead of a parse error.
 _DECODERS = {"JPEG": ["JPEG"], "HEIF": ["HEIF"], "AVIF": ["AVIF"]}
 SUPPORTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "HEIF", "AVIF")
+SNIFF_BYTES = 1024  # sniff_format looks no further
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,12 @@ def _register_heif() -> None:
     register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
 
 
-def open_image(data: bytes, *, max_pixels: int) -> Decoded:
-    """Parse the header with the one decoder the content allows and check the pixel limit before decoding."""
-    kind = sniff_format(data)
+def open_image(data: bytes | IO[bytes], *, max_pixels: int) -> Decoded:
+    """Parse the header with the one decoder the content allows and check the pixel limit before decoding.
+    `data` may be a seekable file still being received: only the header is read here, the pixels in load()."""
+    stream = io.BytesIO(data) if isinstance(data, bytes) else data
+    kind = sniff_format(stream.read(SNIFF_BYTES))
+    stream.seek(0)
     if kind == "HEIF":
         _register_heif()
     # Pillow's own bomb check runs inside open(); aligning it with MAX_PIXELS keeps one limit in force.
@@ -106,7 +111,7 @@ def open_image(data: bytes, *, max_pixels: int) -> Decoded:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            image = Image.open(io.BytesIO(data), formats=_DECODERS.get(kind, [kind]))
+            image = Image.open(stream, formats=_DECODERS.get(kind, [kind]))
     except Image.DecompressionBombError:
         raise ImageTooLarge(f"{kind} declares more pixels than the limit MAX_PIXELS={max_pixels}") from None
     except UnidentifiedImageError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import IO
 
 from PIL import Image
 
@@ -75,8 +76,9 @@ class Plan:
     progressive: bool
 
 
-def optimize(data: bytes, config: PipelineConfig | None = None) -> OptimizedImage:
-    """Turn an uploaded file into JPEG renditions (main first), or raise an ImageRejected subclass."""
+def optimize(data: bytes | IO[bytes], config: PipelineConfig | None = None) -> OptimizedImage:
+    """Turn an uploaded file into JPEG renditions (main first), or raise an ImageRejected subclass. `data` may be
+    a seekable file still being received: decoding reads it as it arrives."""
     config = config or PipelineConfig()
     rendered = render(data, config)
     return OptimizedImage(encode_all(rendered.pictures, config), rendered.format, *rendered.upright)
@@ -91,7 +93,7 @@ class Rendered:
     upright: tuple[int, int]
 
 
-def render(data: bytes, config: PipelineConfig) -> Rendered:
+def render(data: bytes | IO[bytes], config: PipelineConfig) -> Rendered:
     decoded = decode.open_image(data, max_pixels=config.max_pixels)
     grayscale = color.is_grayscale(decoded.image)
     icc = decoded.image.info.get("icc_profile")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
-from typing import Any, Literal
+from typing import IO, Any, Literal, cast
 
 from . import pipeline
 from .errors import ImageRejected, ImageTooLarge
@@ -33,7 +33,7 @@ class WriteContention(Exception):
 
 
 Status = Literal["processed", "rejected", "ignored", "skipped"]
-Optimizer = Callable[[bytes, PipelineConfig], pipeline.OptimizedImage]
+Optimizer = Callable[[bytes | IO[bytes], PipelineConfig], pipeline.OptimizedImage]
 STALE = "stale event: the key holds a newer upload with its own event"
 
 
@@ -77,6 +77,7 @@ class Outcome:
 
 class ImageService:
     max_parallel_writes = MAX_PARALLEL_WRITES  # benchmarks/writes.py sets 1 on an instance to compare
+    stream_decode = True  # benchmarks/reads.py sets False on an instance: download whole, then decode
 
     def __init__(
         self,
@@ -109,7 +110,7 @@ class ImageService:
         if ref.size is not None and ref.size > settings.max_input_bytes:
             return self._reject(ref, ref.etag, self._too_large(ref.size), ref.size)
         try:
-            original = self.storage.get(
+            original = self.storage.open(
                 ref.bucket, ref.key, etag=ref.etag, version_id=ref.version_id, max_bytes=settings.max_input_bytes
             )
         except ObjectGone:
@@ -118,13 +119,9 @@ class ImageService:
             return Outcome("skipped", ref.bucket, ref.key, STALE)
         except ObjectTooLarge as error:  # the copy and delete stay conditional on the upload that was read
             return self._reject(ref, error.etag, self._too_large(error.size), error.size, error.version_id)
-        try:
-            result = self.optimizer(original.data, settings.pipeline)
-        except ImageRejected as rejection:
-            return self._reject(
-                ref, original.etag, rejection, len(original.data), original.version_id, original.content_type
-            )
-
+        result, size = self._optimize(original)
+        if isinstance(result, ImageRejected):
+            return self._reject(ref, original.etag, result, size, original.version_id, original.content_type)
         try:
             outputs = self._write_renditions(ref, original, result)
         except Superseded:
@@ -138,7 +135,7 @@ class ImageService:
             ref,
             original.etag,
             original.version_id,
-            len(original.data),
+            size,
             {
                 "format": result.source_format,
                 "width": result.source_width,
@@ -153,7 +150,21 @@ class ImageService:
             pass  # A newer upload landed at the key after our read: it survives and gets its own event.
         except ObjectGone:
             pass  # A concurrent invocation of the same event already deleted it.
-        return Outcome("processed", ref.bucket, ref.key, bytes_in=len(original.data), outputs=outputs)
+        return Outcome("processed", ref.bucket, ref.key, bytes_in=size, outputs=outputs)
+
+    def _optimize(self, original: StoredObject) -> tuple[pipeline.OptimizedImage | ImageRejected, int]:
+        """The renditions, or why the upload is rejected; and its size. The decoder reads the body as it arrives
+        (storage.Download), so the download overlaps the decode. Only an upload received whole is judged: a
+        download that broke off raises ReadFailed (the invocation fails and is retried), never passing for a
+        truncated image, and the rest (an MPO's second picture) is received before anything is written."""
+        with original.body:
+            try:
+                # A Download is a binary file in all but typeshed's name for one (IO[bytes]).
+                source = cast(IO[bytes], original.body) if self.stream_decode else original.body.read()
+                result: pipeline.OptimizedImage | ImageRejected = self.optimizer(source, self.settings.pipeline)
+            except ImageRejected as rejection:
+                result = rejection
+            return result, original.body.finish()
 
     def _write_renditions(
         self, ref: ObjectRef, original: StoredObject, result: pipeline.OptimizedImage

@@ -234,6 +234,24 @@ def test_broken_download_is_transient_not_a_corrupt_image(kind: str, image: str,
     assert bucket_audit(s3, [item])[1] == {"processed": 1}
 
 
+@pytest.mark.parametrize("kind", ["truncated_body", "body_reset"])
+def test_a_bad_upload_is_judged_only_once_received_whole(kind: str, rig: Rig, context: Any) -> None:
+    """Decoding reads the body as it arrives and rejects a text file from its first bytes; the rest must still
+    arrive before the upload is quarantined, so a broken download fails the invocation instead."""
+    s3, wire = rig.s3, rig.wire
+    item = upload(s3, f"incoming/body/{kind}.jpg", b"Not an image, only text.\n" * 10_000, "quarantined")
+    wire.arm(Fault("GetObject", 1, kind, "once"))
+    with pytest.raises(handler.RecordsFailed):
+        handler.lambda_handler(item.event, context)
+    wire.disarm()
+    assert audit(s3, item).state == "pending"
+    assert wire.applied("CopyObject") == [] and wire.applied("DeleteObject") == []
+    [again] = handler.lambda_handler(item.event, context)["results"]
+    assert again["status"] == "rejected" and again["error_kind"] == "unsupported_format"
+    assert again["bytes_in"] == len(item.data)
+    assert bucket_audit(s3, [item])[1] == {"quarantined": 1}
+
+
 # --- permanent image errors: no botocore retry, no failed invocation (so no Lambda retry), one call each
 FIXTURES = ROOT / "tests" / "fixtures"
 

@@ -16,14 +16,14 @@ from tests.integration.test_handler import put, s3_event
 def get_fails_for(failing_key: str, error: Exception) -> Any:
     """The service's GetObject raises `error` for one key (a transient S3 failure) and works for the rest."""
     service = handler.get_service()
-    real_get = service.storage.get
+    real_open = service.storage.open
 
     def get(bucket: str, key: str, **kwargs: Any) -> Any:
         if key == failing_key:
             raise error
-        return real_get(bucket, key, **kwargs)
+        return real_open(bucket, key, **kwargs)
 
-    return mock.patch.object(service.storage, "get", side_effect=get)
+    return mock.patch.object(service.storage, "open", side_effect=get)
 
 
 def sqs_event(*bodies: str) -> dict[str, Any]:

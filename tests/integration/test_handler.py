@@ -165,7 +165,7 @@ def test_oversized_upload_is_rejected_without_downloading(s3: Any, context: Any)
     service = handler.get_service()
     with (
         mock.patch.object(service, "settings", replace(service.settings, max_input_bytes=100)),
-        mock.patch.object(service.storage, "get", side_effect=AssertionError("downloaded")),
+        mock.patch.object(service.storage, "open", side_effect=AssertionError("downloaded")),
     ):
         [result] = handler.lambda_handler(event, context)["results"]
     assert result["status"] == "rejected" and "MAX_INPUT_BYTES=100" in result["reason"]

@@ -1,0 +1,54 @@
+"""Decoding reads the upload as it arrives: the GET's body is a file (storage.Download) the decoder reads from, so
+the download and the decode overlap. The outputs are those of the same bytes read at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from image_optimizer import decode, handler
+from image_optimizer.pipeline import optimize
+from image_optimizer.storage import Download
+from tests.conftest import SAMPLES_DIR, jpeg_bytes, png_bytes
+from tests.integration.test_handler import put
+from tests.unit.test_storage import Body
+
+
+def noise(width: int, height: int) -> Image.Image:
+    """Incompressible pixels: a file of several MB, its data spread evenly through it."""
+    return Image.fromarray(np.random.default_rng(7).integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("name", ["landscape_exif6.jpg", "kodim03.png", "alpha.webp", "iphone8plus.heic"])
+def test_a_file_still_arriving_gives_the_renditions_of_its_bytes(name: str) -> None:
+    data = (SAMPLES_DIR / name).read_bytes()
+    streamed = optimize(Download(Body(data, chunk=4096), len(data)))
+    whole = optimize(data)
+    assert [(r.name, r.data) for r in streamed.renditions] == [(r.name, r.data) for r in whole.renditions]
+    assert (streamed.source_format, streamed.source_width) == (whole.source_format, whole.source_width)
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png"])
+def test_the_service_decodes_while_most_of_the_upload_is_still_to_arrive(fmt: str, s3: Any, context: Any) -> None:
+    picture = noise(1600, 1200)
+    data = jpeg_bytes(picture, quality=95) if fmt == "jpeg" else png_bytes(picture, compress_level=1)
+    event = put(s3, f"incoming/stream.{fmt}", data)
+    seen: list[tuple[int, int]] = []
+    real_load = decode.load
+
+    def load(decoded: decode.Decoded) -> Image.Image:
+        source = decoded.image.fp
+        assert isinstance(source, Download), type(source)
+        seen.append((source.received, source.size))
+        return real_load(decoded)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(decode, "load", load)
+        [result] = handler.lambda_handler(event, context)["results"]
+    assert result["status"] == "processed" and result["bytes_in"] == len(data)
+    [(received, size)] = seen
+    assert size == len(data) > 1_000_000
+    assert received < size / 10  # the header was read; the pixels' bytes were still to come
