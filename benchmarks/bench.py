@@ -4,7 +4,8 @@ For each image, interleaved in one run: a warm-up, then REPS repetitions of ever
 ratios, output bytes, SSIMULACRA2 of each main rendition against a Lanczos reference of the same size, and
 the peak RSS of each variant in its own process. Also the cold-start import cost, every encoder variant's
 bytes and scores (benchmarks/encoders.py) and one upload end to end with its renditions written concurrently
-and one at a time (benchmarks/writes.py). Writes bench.json and prints a table. Timing lives here, never in tests.
+and one at a time, and decoded as its body arrives and after (benchmarks/end_to_end.py). Writes bench.json and
+prints a table. Timing lives here, never in tests.
 """
 
 from __future__ import annotations
@@ -178,9 +179,9 @@ def print_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
         print(f"{key}: {value}")
 
 
-def measure_writes(image: Path, reps: int) -> dict[str, Any]:
-    """benchmarks/writes.py, in a process of its own: it runs an S3 server and sets the SDK's environment."""
-    command = [sys.executable, "-m", "benchmarks.writes", str(image), "--reps", str(reps)]
+def measure_end_to_end(image: Path, reps: int) -> dict[str, Any]:
+    """benchmarks/end_to_end.py, in a process of its own: it runs an S3 server and sets the SDK's environment."""
+    command = [sys.executable, "-m", "benchmarks.end_to_end", str(image), "--reps", str(reps)]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
     return dict(json.loads(result.stdout))
 
@@ -191,6 +192,16 @@ def print_writes(writes: dict[str, Any]) -> None:
         print(
             f"  {config:30} renditions written concurrently {figures['concurrent']:7.1f}"
             f"  one at a time {figures['one at a time']:7.1f}  ratio {figures['ratio']:.2f}"
+        )
+
+
+def print_reads(reads: dict[str, Any]) -> None:
+    megabytes = reads["bytes"] / 1e6
+    print(f"\nend to end per upload, {reads['image']} ({megabytes:.1f} MB), its body arriving at (median ms):")
+    for bandwidth, figures in reads["bandwidths"].items():
+        print(
+            f"  {bandwidth:30} decoded as it arrives {figures['decoded as it arrives']:7.1f}"
+            f"  after it has arrived {figures['after it has arrived']:7.1f}  ratio {figures['ratio']:.2f}"
         )
 
 
@@ -288,7 +299,7 @@ def main() -> int:
     encoder_images = images + ([] if args.dir else encoders.kodak_images(CORPUS))
     encoder_rows = encoders.measure_all(encoder_images, scores)
     encoder_summary = encoders.summarise(encoder_rows)
-    writes = measure_writes(images[0], args.reps)
+    end_to_end = measure_end_to_end(images[0], args.reps)
     machine = {
         "python": platform.python_version(),
         "machine": platform.machine(),
@@ -303,14 +314,15 @@ def main() -> int:
                 "images": rows,
                 "summary": summary,
                 "encoders": {"images": encoder_rows, "summary": encoder_summary},
-                "writes": writes,
+                **end_to_end,
             },
             indent=2,
         )
     )
     print_table(rows, summary)
     encoders.print_summary(encoder_summary, len(encoder_rows))
-    print_writes(writes)
+    print_writes(end_to_end["writes"])
+    print_reads(end_to_end["reads"])
     print(f"\nwrote {args.out}")
     return 0
 

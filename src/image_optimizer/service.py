@@ -20,7 +20,7 @@ from .storage import EventPublisher, ObjectChanged, ObjectGone, ObjectTooLarge, 
 WRITE_ATTEMPTS = 3  # conditional writes that lost a race are re-decided this many times, then retried later
 # Renditions are written concurrently: a write is a PUT (and a HEAD when its key is taken) spent waiting on S3, not
 # on the CPU, so the write phase costs about one write's round trips instead of one per rendition
-# (benchmarks/writes.py).
+# (benchmarks/end_to_end.py).
 MAX_PARALLEL_WRITES = 8
 
 
@@ -76,8 +76,8 @@ class Outcome:
 
 
 class ImageService:
-    max_parallel_writes = MAX_PARALLEL_WRITES  # benchmarks/writes.py sets 1 on an instance to compare
-    stream_decode = True  # benchmarks/reads.py sets False on an instance: download whole, then decode
+    max_parallel_writes = MAX_PARALLEL_WRITES  # benchmarks/end_to_end.py sets 1 on an instance to compare
+    stream_decode = True  # benchmarks/end_to_end.py sets False on an instance: download whole, then decode
 
     def __init__(
         self,

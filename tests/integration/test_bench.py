@@ -66,9 +66,15 @@ def test_make_bench_on_the_samples_writes_a_full_report(tmp_path: Path) -> None:
     assert summary["webp"]["main"]["bytes_vs_ours_pct"] != 0
     assert "encoders over" in table
 
-    # the write phase, end to end against an S3 server, concurrent and one at a time (benchmarks/writes.py)
+    # the write phase, end to end against an S3 server, concurrent and one at a time (benchmarks/end_to_end.py)
     writes = report["writes"]
     assert writes["image"] in images and writes["round_trip_ms"] > 0
     for config in ("default (3 renditions)", "EXTRA_FORMATS=webp,avif (9)"):
         assert writes["configs"][config]["concurrent"] > 0 and writes["configs"][config]["one at a time"] > 0
     assert "renditions written concurrently" in table
+    # ... and decoded as the body arrives and after it has, at simulated bandwidths
+    reads = report["reads"]
+    assert reads["image"] == writes["image"] and reads["bytes"] > 0
+    for figures in reads["bandwidths"].values():
+        assert figures["decoded as it arrives"] > 0 and figures["after it has arrived"] > 0
+    assert list(reads["bandwidths"]) == ["50 MB/s", "100 MB/s"] and "decoded as it arrives" in table
