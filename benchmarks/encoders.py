@@ -22,8 +22,9 @@ from PIL import Image
 from benchmarks.baselines import CONFIG, QUALITY, SHAPES, seed
 from benchmarks.quality import ScoreCache, score_all
 from image_optimizer import pipeline
+from image_optimizer.layout import Plan
 
-Pictures = list[tuple[pipeline.Plan, Image.Image]]
+Pictures = list[tuple[Plan, Image.Image]]
 
 
 def _jpegs(config_changes: dict[str, Any], *, subsampled: bool = True) -> Callable[[Pictures], list[bytes]]:

@@ -12,7 +12,8 @@ from PIL import Image
 
 from image_optimizer import encode, pipeline
 from image_optimizer.errors import CorruptImage, ImageRejected, ImageTooLarge, TruncatedImage, UnsupportedFormat
-from image_optimizer.pipeline import _UPRIGHT, optimize
+from image_optimizer.layout import _UPRIGHT
+from image_optimizer.pipeline import optimize
 from image_optimizer.specs import PipelineConfig, ThumbnailSpec
 from tests.conftest import gradient, jpeg_bytes, png_bytes
 from tests.jpeg_markers import metadata_markers
@@ -200,19 +201,19 @@ def test_pixel_limit_is_checked_from_the_header_and_names_the_limit() -> None:
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_a_region_maps_to_the_same_pixels_in_stored_orientation(orientation: int) -> None:
-    from image_optimizer.pipeline import _box_to_stored, orient
+    from image_optimizer.layout import box_to_stored, orient
 
     upright = gradient(30, 20)
     upright.putpixel((3, 4), (0, 255, 0))
     stored = stored_as(upright, orientation)
     box = (2, 3, 17, 11)  # deliberately off-centre
-    mapped = tuple(int(v) for v in _box_to_stored(box, upright.size, orientation))
+    mapped = tuple(int(v) for v in box_to_stored(box, upright.size, orientation))
     assert np.array_equal(np.asarray(orient(stored.crop(mapped), orientation)), np.asarray(upright.crop(box)))
 
 
 def test_crop_boxes_stay_inside_the_image_for_every_size() -> None:
     # Floating point once put the box a hair outside (247 px: 150 / (150/247) = 247.00000000000003).
-    from image_optimizer.pipeline import crop_plan
+    from image_optimizer.layout import crop_plan
 
     for width in range(225, 700, 3):
         for height in (width, width * 2 // 3, width * 3 // 2):
