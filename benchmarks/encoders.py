@@ -17,31 +17,26 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from benchmarks.baselines import CONFIG, QUALITY, SHAPES, seed
 from benchmarks.quality import ScoreCache, score_all
 from image_optimizer import pipeline
-from image_optimizer.layout import Plan
-
-Pictures = list[tuple[Plan, Image.Image]]
 
 
-def _jpegs(config_changes: dict[str, Any], *, subsampled: bool = True) -> Callable[[Pictures], list[bytes]]:
+def _jpegs(config_changes: dict[str, Any], *, subsampled: bool = True) -> Callable[[pipeline.Rendered], list[bytes]]:
     config = replace(CONFIG, **config_changes)
-    return lambda pictures: [
-        rendition.data for rendition in pipeline.encode_all(pictures, config, subsampled=subsampled)
+    return lambda rendered: [
+        rendition.data for rendition in pipeline.encode_all(rendered, config, subsampled=subsampled)
     ]
 
 
-def _extra(fmt: str) -> Callable[[Pictures], list[bytes]]:
-    return lambda pictures: [sibling.data for sibling in pipeline.encode_siblings(pictures, fmt)]
+def _extra(fmt: str) -> Callable[[pipeline.Rendered], list[bytes]]:
+    return lambda rendered: [sibling.data for sibling in pipeline.encode_siblings(rendered.pictures, fmt)]
 
 
 DEFAULT = "ours (per-image quality)"
 FULL_CHROMA = "ours 4:4:4"
 # name -> encoder of all renditions (main first); DEFAULT is the default settings.
-ENCODERS: dict[str, Callable[[Pictures], list[bytes]]] = {
+ENCODERS: dict[str, Callable[[pipeline.Rendered], list[bytes]]] = {
     "pillow q85": _jpegs({"encoder": "pillow", "quality": QUALITY}),
     "jpegli q85": _jpegs({"quality": QUALITY}),
     DEFAULT: _jpegs({}),
@@ -64,11 +59,11 @@ def encode_variants(path: Path) -> dict[str, list[bytes]]:
     """Every variant's outputs for one image, each encoder timed once (the pipeline's own timing is the
     interleaved bench): the returned dict also holds "encode_ms" per variant."""
     data = path.read_bytes()
-    pictures = pipeline.render(data, CONFIG).pictures
+    rendered = pipeline.render(data, CONFIG)
     outputs: dict[str, Any] = {"seed": seed(data), "encode_ms": {}}
     for name, encoder in ENCODERS.items():
         started = time.perf_counter()
-        outputs[name] = encoder(pictures)
+        outputs[name] = encoder(rendered)
         outputs["encode_ms"][name] = round((time.perf_counter() - started) * 1000, 1)
     return outputs
 

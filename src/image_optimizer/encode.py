@@ -209,6 +209,9 @@ def encode_extra(image: Image.Image, fmt: str, *, thumbnail: bool = False) -> by
     or a thumbnail."""
     buffer = io.BytesIO()
     quality = (EXTRA_THUMBNAIL_QUALITY if thumbnail else EXTRA_QUALITY)[fmt]
+    # save() keeps its options on the image object while it runs (encoderinfo): on a copy, so that another thread
+    # saving the same picture meanwhile (its JPEG, its other sibling) cannot mix the two encodes' options.
+    image = image.copy()
     if fmt == "avif":
         image.save(buffer, "AVIF", quality=quality, speed=AVIF_SPEED)
     else:

@@ -5,14 +5,19 @@ The steps, in order (each a small function below):
   -> per rendition: Lanczos resize -> sRGB -> flatten alpha -> upright
   -> encode without metadata (encode.py: JPEG at a per-image quality, optional WebP/AVIF siblings);
   thumbnails reuse the finished main image when it has enough pixels.
+With PipelineConfig.threads > 1 the thumbnails are rendered, and WebP/AVIF siblings encoded, on other threads
+while the main JPEG is searched and encoded (Pillow, jpegli and the WebP/AVIF encoders release the GIL while they
+work); the bytes are the same at any thread count.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, ParamSpec, TypeVar
 
 from PIL import Image
 
@@ -22,6 +27,7 @@ from .layout import Plan, box_to_stored, lay_out, needed_scale, orient, upright_
 from .specs import PipelineConfig
 
 Scale = tuple[float, float]
+Picture = tuple[Plan, Image.Image]
 Reduction = tuple[int, int]  # working pixels per source pixel, as a fraction: (3, 8) for a 3/8 DCT scale
 
 # Integer box reduction stops at 1.5x the final size (Pillow's thumbnail() stops at 2x): on HEIC/AVIF it saves
@@ -59,20 +65,55 @@ def optimize(data: bytes | IO[bytes], config: PipelineConfig | None = None) -> O
     """Turn an uploaded file into JPEG renditions (main first), or raise an ImageRejected subclass. `data` may be
     a seekable file still being received: decoding reads it as it arrives."""
     config = config or PipelineConfig()
-    rendered = render(data, config)
-    return OptimizedImage(encode_all(rendered.pictures, config), rendered.format, *rendered.upright)
+    with workers(config.threads) as pool:
+        rendered = render(data, config, pool)
+        return OptimizedImage(encode_all(rendered, config, pool=pool), rendered.format, *rendered.upright)
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class Serial(Executor):
+    """Runs each task as it is submitted, in the caller's thread: one thread takes the same code path, in order."""
+
+    def submit(self, fn: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Future[_T]:
+        future: Future[_T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as error:  # raised where the result is asked for, as from a thread
+            future.set_exception(error)
+        return future
+
+
+@contextmanager
+def workers(threads: int) -> Iterator[Executor]:
+    """`threads` - 1 threads beside the caller's (none for 1)."""
+    if threads <= 1:
+        yield Serial()
+        return
+    with ThreadPoolExecutor(threads - 1, thread_name_prefix="pipeline") as pool:
+        yield pool
 
 
 @dataclass(frozen=True)
 class Rendered:
-    """Every rendition's finished pixels (upright, sRGB, flattened), main first, before encoding."""
+    """Every rendition's finished pixels (upright, sRGB, flattened), before encoding: the main image, and the
+    thumbnails, which may still be rendering on another thread."""
 
-    pictures: list[tuple[Plan, Image.Image]]
+    main: Picture
+    thumbnails: Future[list[Picture]]
     format: str
     upright: tuple[int, int]
 
+    @property
+    def pictures(self) -> list[Picture]:
+        """Main first, then the thumbnails (once they are rendered)."""
+        return [self.main, *self.thumbnails.result()]
 
-def render(data: bytes | IO[bytes], config: PipelineConfig) -> Rendered:
+
+def render(data: bytes | IO[bytes], config: PipelineConfig, pool: Executor | None = None) -> Rendered:
+    """Decode, then every rendition's pixels; the thumbnails are rendered on `pool` (by default, at once)."""
     decoded = decode.open_image(data, max_pixels=config.max_pixels)
     grayscale = color.is_grayscale(decoded.image)
     icc = decoded.image.info.get("icc_profile")
@@ -97,7 +138,8 @@ def render(data: bytes | IO[bytes], config: PipelineConfig) -> Rendered:
         Pillow resamples RGBA premultiplied, so flattening afterwards leaves no dark fringes."""
         return color.flatten(color.to_srgb(resampled, icc), config.background, grayscale=grayscale)
 
-    return Rendered(render_all(image, scale, plans, upright, orientation, finish), decoded.format, upright)
+    main, thumbnails = render_all(image, scale, plans, upright, orientation, finish, pool or Serial())
+    return Rendered(main, thumbnails, decoded.format, upright)
 
 
 Finish = Callable[[Image.Image], Image.Image]
@@ -110,20 +152,27 @@ def render_all(
     upright: tuple[int, int],
     orientation: int,
     finish: Finish,
-) -> list[tuple[Plan, Image.Image]]:
-    """Main first, resampled from the working image still in stored orientation and turned upright after
-    (transposing the small result is cheaper). Each thumbnail is resampled from the main image when that still
-    has enough pixels for it, a fraction of the work of resampling the large working image again."""
+    pool: Executor,
+) -> tuple[Picture, Future[list[Picture]]]:
+    """The main image, resampled from the working image still in stored orientation and turned upright after
+    (transposing the small result is cheaper); the thumbnails, as one task on `pool`. Each thumbnail is resampled
+    from the main image when that still has enough pixels for it, a fraction of the work of resampling the large
+    working image again. One task, not one each: they share `finish`'s ImageCms transform, which is not safe to
+    run on two threads at once (LittleCMS caches its last pixel in it)."""
     main_plan, *thumbnail_plans = plans
     main = render_upright(image, scale, main_plan, upright, orientation, finish)
-    finished = [(main_plan, main)]
-    for plan in thumbnail_plans:
-        if THUMBNAIL_FROM_MAIN_GAP * needed_scale([plan]) <= main.width / upright[0]:
-            thumbnail = resize(main, plan, (main.width / upright[0], main.height / upright[1]))
-        else:
-            thumbnail = render_upright(image, scale, plan, upright, orientation, finish)
-        finished.append((plan, thumbnail))
-    return finished
+
+    def thumbnails() -> list[Picture]:
+        finished = []
+        for plan in thumbnail_plans:
+            if THUMBNAIL_FROM_MAIN_GAP * needed_scale([plan]) <= main.width / upright[0]:
+                thumbnail = resize(main, plan, (main.width / upright[0], main.height / upright[1]))
+            else:
+                thumbnail = render_upright(image, scale, plan, upright, orientation, finish)
+            finished.append((plan, thumbnail))
+        return finished
+
+    return (main_plan, main), pool.submit(thumbnails)
 
 
 def encoder_name(config: PipelineConfig) -> str:
@@ -132,21 +181,28 @@ def encoder_name(config: PipelineConfig) -> str:
 
 
 def encode_all(
-    pictures: list[tuple[Plan, Image.Image]], config: PipelineConfig, *, subsampled: bool = True
+    rendered: Rendered, config: PipelineConfig, *, subsampled: bool = True, pool: Executor | None = None
 ) -> list[Rendition]:
     """JPEG for each, then each extra format. The thumbnails show the main image's content, so their quality
     follows the one chosen for it rather than searching their own (`thumbnail_quality`), without adaptive
-    quantization. `subsampled`: see encode_jpeg."""
-    (main_plan, main), *thumbnails = pictures
+    quantization. The main JPEG is encoded in this thread, beside the thumbnails' rendering and the siblings'
+    encoding on `pool` (by default, all in turn). `subsampled`: see encode_jpeg."""
+    pool = pool or Serial()
+    main_plan, main = rendered.main
+    # Submitted after the thumbnails' rendering, so no task waits on one queued behind it.
+    siblings = [pool.submit(lambda fmt: encode_siblings(rendered.pictures, fmt), fmt) for fmt in config.extra_formats]
     renditions = [encode(main, main_plan, config.quality, config, subsampled)]
     quality = thumbnail_quality(main, renditions[0].quality, fixed=config.quality, encoder=config.encoder)
-    renditions += [encode(picture, plan, quality, config, subsampled, adaptive=False) for plan, picture in thumbnails]
-    for fmt in config.extra_formats:
-        renditions += encode_siblings(pictures, fmt)
+    renditions += [
+        encode(picture, plan, quality, config, subsampled, adaptive=False)
+        for plan, picture in rendered.thumbnails.result()
+    ]
+    for future in siblings:
+        renditions += future.result()
     return renditions
 
 
-def encode_siblings(pictures: list[tuple[Plan, Image.Image]], fmt: str) -> list[Rendition]:
+def encode_siblings(pictures: list[Picture], fmt: str) -> list[Rendition]:
     """The `fmt` (WebP, AVIF) sibling of each rendition: the main image's first, at the main quality, then the
     thumbnails' at the thumbnail quality."""
     return [

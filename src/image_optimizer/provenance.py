@@ -51,7 +51,8 @@ def metadata_value(text: str) -> str:
 def config_fingerprint(config: PipelineConfig, encoder: str) -> str:
     """What made the renditions: the settings, and `encoder`, the JPEG encoder that actually ran with its
     version (a process where jpegli could not load writes other bytes from the same settings). A fixed
-    quality makes the quality target moot, so it is left out."""
+    quality makes the quality target moot, so it is left out; so is the thread count (the same bytes, sooner)."""
+    config = replace(config, threads=1)
     if config.quality is not None:
         config = replace(config, quality_target=0)
     return hashlib.sha256(f"{config!r} {encoder}".encode()).hexdigest()[:16]

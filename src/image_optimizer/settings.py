@@ -65,6 +65,39 @@ def _header(value: str) -> str:
     return value
 
 
+def _threads(value: str) -> int | None:
+    """`auto` -> None (worked out from the CPU this process gets), else a count."""
+    return None if value.strip().lower() == "auto" else _int_range(1, MAX_THREADS)(value)
+
+
+# Lambda gives a function CPU in proportion to its memory: one vCPU's worth at 1,769 MB (the Lambda developer guide,
+# "Configuring function memory"). Its OS shows 2 or more CPUs at any size, so their count says nothing there.
+LAMBDA_MB_PER_VCPU = 1769
+MAX_THREADS = 4  # the pipeline has about three things to do at once (main JPEG, thumbnails, siblings)
+
+
+def available_threads(environ: Mapping[str, str]) -> int:
+    """The vCPUs this process may use, rounded, within 1..MAX_THREADS: from the memory size on Lambda, else from
+    the CPUs it may run on and any cgroup v2 quota (containers)."""
+    memory = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+    if memory.isdigit():
+        vcpus = int(memory) / LAMBDA_MB_PER_VCPU
+    else:
+        vcpus = float(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+        vcpus = min(vcpus, _cgroup_quota() or vcpus)
+    return max(1, min(MAX_THREADS, int(vcpus + 0.5)))
+
+
+def _cgroup_quota(path: str = "/sys/fs/cgroup/cpu.max") -> float | None:
+    """CPUs' worth of time a cgroup v2 quota allows (`150000 100000` -> 1.5); None without one."""
+    try:
+        with open(path) as file:
+            quota, period = file.read().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        return None
+
+
 def _bus_name(value: str) -> str:
     if value and not re.fullmatch(r"[/.\-_A-Za-z0-9]{1,256}", value):
         raise ValueError
@@ -150,6 +183,14 @@ SETTINGS: tuple[Setting, ...] = (
         _int_range(1, 1_000_000_000),
     ),
     Setting(
+        "PIPELINE_THREADS",
+        "auto",
+        f"auto or an integer 1-{MAX_THREADS}",
+        "threads rendering and encoding one upload at once; auto: the vCPUs the function gets (on Lambda, its"
+        " memory / 1,769 MB, so 1 below 2,654 MB); the outputs are the same at any count",
+        _threads,
+    ),
+    Setting(
         "CACHE_CONTROL", "public, max-age=86400", "an ASCII header value", "Cache-Control of every rendition", _header
     ),
     Setting(
@@ -210,6 +251,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             background=values["BACKGROUND_COLOR"],
             max_pixels=values["MAX_PIXELS"],
             max_full_decode_pixels=values["MAX_FULL_DECODE_PIXELS"],
+            threads=values["PIPELINE_THREADS"] or available_threads(source),
         ),
     )
 

@@ -38,6 +38,7 @@ class PipelineConfig:
     max_pixels: int = 250_000_000
     max_full_decode_pixels: int = 100_000_000
     extra_formats: tuple[str, ...] = ()  # "webp" / "avif" siblings of every rendition
+    threads: int = 1  # threads rendering and encoding at once (PIPELINE_THREADS); the bytes do not depend on it
 
 
 def parse_thumbnails(text: str) -> tuple[ThumbnailSpec, ...]:

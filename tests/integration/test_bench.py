@@ -34,7 +34,8 @@ def test_make_bench_on_the_samples_writes_a_full_report(tmp_path: Path) -> None:
     assert report["reps"] >= 5
     for row in report["images"]:
         assert row["ms"]["ours"] > 0 and row["ms"]["seed"] > 0 and row["ms"]["floor"] > 0
-        assert set(row["peak_rss_mb"]) == {"ours", "ours-pillow", "seed", "vips", "floor"}
+        assert set(row["peak_rss_mb"]) == {"ours", "ours-2threads", "ours-pillow", "seed", "vips", "floor"}
+        assert row["ms"]["ours-2threads"] > 0 and row["ratio"]["ours-2threads/floor"] > 0
         assert row["ssimulacra2"]["ours"] > 50  # a sane picture, not a blank or shifted one
         # thumbnails are judged too, each against a reference of its own shape (a crop for the crop thumbnail)
         assert set(row["thumbnail_ssimulacra2"]["ours"]) == {"thumb", "small"}

@@ -34,6 +34,12 @@ def test_the_encoder_that_ran_is_part_of_the_fingerprint() -> None:
     assert config_fingerprint(PipelineConfig(), "jpegli 0.3.3") != CONFIG
 
 
+def test_the_thread_count_is_not_part_of_the_fingerprint() -> None:
+    """Threads give the same bytes sooner: a retry after a memory change must not rewrite the renditions."""
+    assert config_fingerprint(PipelineConfig(threads=3), JPEGLI) == CONFIG
+    assert config_fingerprint(PipelineConfig(threads=3, quality=70), JPEGLI) != CONFIG
+
+
 def test_the_quality_target_counts_only_without_a_fixed_quality() -> None:
     searched, fixed = PipelineConfig(), PipelineConfig(quality=80)
     assert config_fingerprint(replace(searched, quality_target=90), JPEGLI) != CONFIG

@@ -1,10 +1,12 @@
 import subprocess
 import sys
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from image_optimizer.errors import SettingsError
-from image_optimizer.settings import SETTINGS, load_settings
+from image_optimizer.settings import SETTINGS, _cgroup_quota, available_threads, load_settings
 from image_optimizer.specs import PipelineConfig, ThumbnailSpec
 
 
@@ -21,7 +23,9 @@ def test_defaults_match_the_documented_table() -> None:
     assert (pipeline.quality_target, pipeline.encoder, pipeline.extra_formats) == (85, "auto", ())
     assert pipeline.thumbnails == (ThumbnailSpec("thumb", 150, 150, "crop"), ThumbnailSpec("small", 320, 320, "fit"))
     assert pipeline.background == (255, 255, 255)
-    assert pipeline == PipelineConfig()  # optimize(data) without a config uses these same defaults
+    assert pipeline.threads == available_threads({})  # PIPELINE_THREADS=auto: this machine's CPUs
+    # optimize(data) without a config uses these same defaults, on one thread (the same bytes)
+    assert replace(pipeline, threads=1) == PipelineConfig()
 
 
 def test_values_are_parsed() -> None:
@@ -63,6 +67,9 @@ def test_values_are_parsed() -> None:
         ("MAX_PIXELS", "lots"),
         ("MAX_INPUT_BYTES", "0"),
         ("EVENT_BUS_NAME", "arn:aws:events:us-east-1:1:event-bus/x"),  # a name, not an ARN
+        ("PIPELINE_THREADS", "0"),
+        ("PIPELINE_THREADS", "5"),
+        ("PIPELINE_THREADS", "many"),
     ],
 )
 def test_invalid_value_names_the_variable_and_what_it_accepts(name: str, value: str) -> None:
@@ -88,3 +95,29 @@ def test_bad_setting_fails_the_cold_start() -> None:
     )
     assert result.returncode != 0
     assert "JPEG_QUALITY='0' is invalid" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("memory_mb", "threads"),
+    [("128", 1), ("1024", 1), ("1769", 1), ("2653", 1), ("2654", 2), ("3538", 2), ("4423", 3), ("10240", 4)],
+)
+def test_on_lambda_the_thread_count_follows_the_memory_size(memory_mb: str, threads: int) -> None:
+    """One vCPU's worth per 1,769 MB, rounded; Lambda's OS shows 2+ CPUs at any size, so they are not counted."""
+    environ = {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": memory_mb}
+    assert load_settings(environ).pipeline.threads == threads
+    assert load_settings({**environ, "PIPELINE_THREADS": "3"}).pipeline.threads == 3  # set: used as it is
+    assert load_settings({**environ, "PIPELINE_THREADS": "AUTO"}).pipeline.threads == threads
+
+
+def test_off_lambda_the_thread_count_is_the_usable_cpus_within_any_cgroup_quota(tmp_path: Path) -> None:
+    import os
+
+    usable = float(len(os.sched_getaffinity(0)))
+    quota = _cgroup_quota()
+    assert available_threads({}) == max(1, min(4, int(min(usable, quota or usable) + 0.5)))
+    limit = tmp_path / "cpu.max"
+    limit.write_text("150000 100000\n")
+    assert _cgroup_quota(str(limit)) == 1.5
+    limit.write_text("max 100000\n")
+    assert _cgroup_quota(str(limit)) is None
+    assert _cgroup_quota(str(tmp_path / "absent")) is None
