@@ -82,12 +82,12 @@ def _arriving_at(barrier: threading.Barrier, threads: set[int], real: Any, name_
     """pipeline.resize for a thumbnail meets the main image's encoding at `barrier` (once)."""
     met: list[bool] = []
 
-    def resize(image: Image.Image, plan: pipeline.Plan, scale: Any) -> Image.Image:
+    def resize(image: Image.Image, plan: pipeline.Plan, *rest: Any) -> Image.Image:
         if name_of(plan) != MAIN and not met:
             met.append(True)
             threads.add(threading.get_ident())
             barrier.wait()
-        return real(image, plan, scale)
+        return real(image, plan, *rest)
 
     return resize
 
