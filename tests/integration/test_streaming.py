@@ -52,3 +52,29 @@ def test_the_service_decodes_while_most_of_the_upload_is_still_to_arrive(fmt: st
     [(received, size)] = seen
     assert size == len(data) > 1_000_000
     assert received < size / 10  # the header was read; the pixels' bytes were still to come
+
+
+def test_the_whole_upload_is_received_before_any_rendition_is_written(s3: Any, context: Any) -> None:
+    """A picture followed by more data (an MPO's second picture, here a second JPEG): the decoder stops at the
+    first one's end, and the rest still arrives, checked by the SDK, before anything is written."""
+    data = jpeg_bytes(noise(800, 600), quality=95) + jpeg_bytes(noise(1600, 1200), quality=95)
+    event = put(s3, "incoming/pair.jpg", data)
+    service = handler.get_service()
+    downloads: list[Download] = []
+    received_at_writes: list[int] = []
+    real_load, real_put = decode.load, service.storage.put
+
+    def load(decoded: decode.Decoded) -> Image.Image:
+        downloads.append(decoded.image.fp)
+        return real_load(decoded)
+
+    def put_object(*args: Any, **kwargs: Any) -> None:
+        received_at_writes.append(downloads[0].received)
+        real_put(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(decode, "load", load)
+        patch.setattr(service.storage, "put", put_object)
+        [result] = handler.lambda_handler(event, context)["results"]
+    assert result["status"] == "processed" and result["bytes_in"] == len(data)
+    assert received_at_writes == [len(data)] * 3
