@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from image_optimizer.local import embedded_s3, point_sdk_at
-from image_optimizer.service import MAX_PARALLEL_WRITES, ImageService, ObjectRef
+from image_optimizer.objects import ObjectRef
+from image_optimizer.service import MAX_PARALLEL_WRITES, ImageService
 from image_optimizer.settings import load_settings
 from image_optimizer.storage import S3Storage, make_s3_client
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from .service import ObjectRef
+from .objects import ObjectRef
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import S3BatchOperationTask

@@ -13,8 +13,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import events
+from .objects import ObjectRef, Outcome
 from .observability import logger, metrics, traced_handler
-from .service import ImageService, ObjectRef, Outcome
+from .service import ImageService
 from .settings import get_settings
 from .storage import EventPublisher, S3Storage, make_s3_client
 

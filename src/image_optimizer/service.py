@@ -6,12 +6,13 @@ import contextlib
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from functools import cached_property
-from typing import IO, Any, Literal, cast
+from typing import IO, Any, cast
 
 from . import pipeline
 from .errors import ImageRejected, ImageTooLarge
+from .objects import ObjectRef, Outcome, OutputInfo
 from .provenance import Source, Verdict, config_fingerprint, judge, metadata_value
 from .settings import Settings
 from .specs import CONTENT_TYPES, MAIN, PipelineConfig, output_key
@@ -32,47 +33,8 @@ class WriteContention(Exception):
     """Conditional writes kept losing races; transient, so the invocation fails and is retried."""
 
 
-Status = Literal["processed", "rejected", "ignored", "skipped"]
 Optimizer = Callable[[bytes | IO[bytes], PipelineConfig], pipeline.OptimizedImage]
 STALE = "stale event: the key holds a newer upload with its own event"
-
-
-@dataclass(frozen=True)
-class ObjectRef:
-    """One object an event announces, whatever the event's shape."""
-
-    bucket: str
-    key: str
-    etag: str | None = None
-    version_id: str | None = None
-    size: int | None = None
-    sequencer: str | None = None
-
-
-@dataclass(frozen=True)
-class OutputInfo:
-    name: str
-    key: str
-    width: int
-    height: int
-    bytes: int
-    format: str = "jpeg"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    status: Status
-    bucket: str
-    key: str
-    reason: str = ""
-    error_kind: str = ""
-    bytes_in: int = 0
-    outputs: list[OutputInfo] = field(default_factory=list)
-    duration_ms: float = 0.0
-
-    @property
-    def bytes_out(self) -> int:
-        return sum(output.bytes for output in self.outputs)
 
 
 class ImageService:

@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 
 from image_optimizer import decode, handler
+from image_optimizer.download import Download
 from image_optimizer.pipeline import optimize
-from image_optimizer.storage import Download
 from tests.conftest import SAMPLES_DIR, jpeg_bytes, png_bytes
 from tests.integration.test_handler import put
-from tests.unit.test_storage import Body
+from tests.unit.test_download import Body
 
 
 def noise(width: int, height: int) -> Image.Image:

@@ -6,7 +6,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from image_optimizer.storage import Download, ObjectChanged, ReadFailed, S3Storage
+from image_optimizer.storage import ObjectChanged, S3Storage
 
 WRITE = {"content_type": "image/jpeg", "cache_control": "max-age=60", "metadata": {}}
 
@@ -34,84 +34,3 @@ def test_other_errors_pass_through() -> None:
         stub.add_client_error("put_object", service_error_code="AccessDenied", http_status_code=403)
         with pytest.raises(ClientError, match="AccessDenied"):
             S3Storage(client).put("bucket", "media/a.jpg", b"jpeg", replacing='"etag"', **WRITE)
-
-
-# --- Download: a GET's body as a file that fills as it is read
-
-
-class Body:
-    """A body that hands out what is asked (at most `chunk` bytes a read) and records how much it gave."""
-
-    def __init__(self, data: bytes, *, chunk: int = 1 << 30, fail_after: int | None = None) -> None:
-        self.data, self.chunk, self.fail_after = data, chunk, fail_after
-        self.given = 0
-        self.closed = False
-
-    def read(self, amount: int = -1) -> bytes:
-        if self.fail_after is not None and self.given >= self.fail_after:
-            from urllib3.exceptions import ProtocolError
-
-            raise ProtocolError("Connection broken: ConnectionResetError(104, 'Connection reset by peer')")
-        amount = len(self.data) if amount is None or amount < 0 else amount
-        end = min(len(self.data), self.given + min(amount, self.chunk))
-        piece = self.data[self.given : end]
-        self.given = end
-        return piece
-
-    def close(self) -> None:
-        self.closed = True
-
-
-DATA = bytes(range(256)) * 2000  # 512000 bytes
-
-
-def test_a_download_reads_and_seeks_like_the_bytes_it_receives() -> None:
-    import io
-    import random
-
-    download, reference = Download(Body(DATA, chunk=7000), len(DATA)), io.BytesIO(DATA)
-    rng = random.Random(4)
-    for _ in range(300):
-        operation = rng.choice(["read", "seek", "seek_cur", "seek_end", "readinto"])
-        if operation == "read":
-            amount = rng.choice([-1, 0, 1, 100, 65536, 200_000])
-            assert download.read(amount) == reference.read(amount)
-        elif operation == "readinto":
-            left = bytearray(rng.randint(0, 5000))
-            right = bytearray(len(left))
-            assert download.readinto(left) == reference.readinto(right)
-            assert left == right
-        elif operation == "seek":
-            where = rng.randint(0, len(DATA) + 10)
-            assert download.seek(where) == reference.seek(where)
-        elif operation == "seek_cur":
-            offset = rng.randint(-min(download.tell(), 3000), 3000)
-            assert download.seek(offset, 1) == reference.seek(offset, 1)
-        else:
-            offset = -rng.randint(0, 3000)
-            assert download.seek(offset, 2) == reference.seek(offset, 2)
-        assert download.tell() == reference.tell()
-
-
-def test_a_download_receives_only_what_has_been_read_so_far() -> None:
-    body = Body(DATA)
-    download = Download(body, len(DATA))
-    assert download.read(1024) == DATA[:1024]
-    assert body.given == Download.CHUNK  # one chunk received, the rest still on its way
-    assert download.received == Download.CHUNK
-    download.seek(0)
-    assert download.read(10) == DATA[:10] and body.given == Download.CHUNK  # seeking back costs no transfer
-    assert download.finish() == len(DATA) and body.given == len(DATA)
-    download.close()
-    assert body.closed
-
-
-def test_a_download_that_breaks_off_is_read_failed_not_an_os_error() -> None:
-    download = Download(Body(DATA, fail_after=100_000), len(DATA))
-    assert download.read(50_000) == DATA[:50_000]
-    with pytest.raises(ReadFailed, match=r"broke off after \d+ bytes") as caught:
-        download.read()
-    # Pillow and the decode step treat OSError/ValueError as a bad image: a broken transfer must be neither.
-    assert not isinstance(caught.value, (OSError, ValueError, EOFError))
-    with pytest.raises(ReadFailed):
-        download.finish()

@@ -1,0 +1,46 @@
+"""What the service takes and gives: the object an event names, and what became of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Status = Literal["processed", "rejected", "ignored", "skipped"]
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """One object an event announces, whatever the event's shape."""
+
+    bucket: str
+    key: str
+    etag: str | None = None
+    version_id: str | None = None
+    size: int | None = None
+    sequencer: str | None = None
+
+
+@dataclass(frozen=True)
+class OutputInfo:
+    name: str
+    key: str
+    width: int
+    height: int
+    bytes: int
+    format: str = "jpeg"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    bucket: str
+    key: str
+    reason: str = ""
+    error_kind: str = ""
+    bytes_in: int = 0
+    outputs: list[OutputInfo] = field(default_factory=list)
+    duration_ms: float = 0.0
+
+    @property
+    def bytes_out(self) -> int:
+        return sum(output.bytes for output in self.outputs)
