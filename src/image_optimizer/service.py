@@ -116,7 +116,7 @@ class ImageService:
 
     def _optimize(self, original: StoredObject) -> tuple[pipeline.OptimizedImage | ImageRejected, int]:
         """The renditions, or why the upload is rejected; and its size. The decoder reads the body as it arrives
-        (storage.Download), so the download overlaps the decode. Only an upload received whole is judged: a
+        (download.Download), so the download overlaps the decode. Only an upload received whole is judged: a
         download that broke off raises ReadFailed (the invocation fails and is retried), never passing for a
         truncated image, and the rest (an MPO's second picture) is received before anything is written."""
         with original.body:
