@@ -1,4 +1,4 @@
-"""Decoding reads the upload as it arrives: the GET's body is a file (storage.Download) the decoder reads from, so
+"""Decoding reads the upload as it arrives: the GET's body is a file (download.Download) the decoder reads from, so
 the download and the decode overlap. The outputs are those of the same bytes read at once."""
 
 from __future__ import annotations
