@@ -78,7 +78,7 @@ def sniff_format(data: bytes) -> str:
             raise UnsupportedFormat(
                 f"{name} is not a supported image format (supported: {', '.join(SUPPORTED_FORMATS)})"
             )
-    if _looks_like_text(data[:1024]):
+    if _looks_like_text(data[:SNIFF_BYTES]):
         raise UnsupportedFormat("not an image: the content is text")
     raise UnsupportedFormat(f"unrecognised file format (supported: {', '.join(SUPPORTED_FORMATS)})")
 
@@ -100,7 +100,8 @@ def _register_heif() -> None:
 
 def open_image(data: bytes | IO[bytes], *, max_pixels: int) -> Decoded:
     """Parse the header with the one decoder the content allows and check the pixel limit before decoding.
-    `data` may be a seekable file still being received: only the header is read here, the pixels in load()."""
+    `data` may be a seekable file still being received: for JPEG, PNG, GIF, TIFF and BMP only the header is read
+    here and the pixels in load(), as they arrive; the WebP, HEIF and AVIF openers read the whole file first."""
     stream = io.BytesIO(data) if isinstance(data, bytes) else data
     kind = sniff_format(stream.read(SNIFF_BYTES))
     stream.seek(0)

@@ -1,5 +1,6 @@
 """A GET's body as a file the decoder reads while it is still arriving. No boto3 here: any body with read() and
-close() will do (botocore's StreamingBody in the service)."""
+close() will do (botocore's StreamingBody in the service), and the caller names the errors that mean the transfer
+broke off."""
 
 from __future__ import annotations
 
@@ -21,17 +22,21 @@ class _Body(Protocol):
 class Download(io.RawIOBase):
     """A GET's body as a seekable, read-only file that fills as it is read. The decoder reads from it while the
     rest is still arriving (the kernel keeps receiving into the socket buffer meanwhile), so the download and
-    the decode overlap instead of adding up. Everything read is kept: seeking back costs nothing, and the
-    whole file stays available as when it was read at once."""
+    the decode overlap instead of adding up. Everything received is kept: seeking back costs nothing, and reading
+    the whole file (as the WebP, HEIF and AVIF openers do) returns it without a copy.
+
+    `transient`: the exceptions from `body.read` that mean the transfer broke off; they, and a body that ends
+    short of `size` bytes, raise ReadFailed, now and on every later read. Anything else (a bug) propagates."""
 
     CHUNK = 65536  # Pillow's decoders read 64 KiB at a time
 
-    def __init__(self, body: _Body, size: int) -> None:
+    def __init__(self, body: _Body, size: int, transient: tuple[type[BaseException], ...]) -> None:
         super().__init__()
-        self._body, self.size = body, size
-        self._buffer = bytearray()
+        self._body, self.size, self._transient = body, size, transient
+        self._received = io.BytesIO()  # appended to only; BytesIO.getvalue() hands its buffer out without a copy
         self._position = 0
         self._ended = False
+        self._failure: ReadFailed | None = None
 
     def readable(self) -> bool:
         return True
@@ -39,21 +44,38 @@ class Download(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
+    @property
+    def received(self) -> int:
+        """Bytes received so far."""
+        return self._received.tell()
+
     def _fill(self, end: int | None) -> None:
         """Receive until `end` bytes (None: all of them) are here, or the body ends."""
-        while not self._ended and (end is None or len(self._buffer) < end):
+        if self._failure:
+            raise self._failure
+        while not self._ended and (end is None or self.received < end):
             try:
-                chunk = self._body.read(self.CHUNK if end is None else max(self.CHUNK, end - len(self._buffer)))
-            except Exception as error:  # botocore and urllib3 raise a zoo of these, none the image's fault
-                raise ReadFailed(f"download broke off after {len(self._buffer)} bytes: {error}") from error
-            self._buffer += chunk
+                chunk = self._body.read(self.CHUNK if end is None else max(self.CHUNK, end - self.received))
+            except self._transient as error:
+                self._failure = ReadFailed(f"download broke off after {self.received} bytes: {error}")
+                raise self._failure from error
+            self._received.write(chunk)
             self._ended = not chunk
+        if self._ended and self.received != self.size:
+            self._failure = ReadFailed(f"download ended after {self.received} of {self.size} bytes")
+            raise self._failure
 
     def read(self, size: int | None = -1) -> bytes:
         end = None if size is None or size < 0 else self._position + size
         self._fill(end)
-        with memoryview(self._buffer) as received:  # released before the buffer may grow again
-            data = bytes(received[self._position : end])
+        if end is None and self._position == 0:
+            data = self._received.getvalue()  # the buffer itself, shared (nothing is appended any more)
+        else:
+            buffer = self._received.getbuffer()
+            try:
+                data = bytes(buffer[self._position : end])
+            finally:
+                buffer.release()  # an export would keep the next write from growing the buffer
         self._position += len(data)
         return data
 
@@ -65,7 +87,7 @@ class Download(io.RawIOBase):
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         if whence == io.SEEK_END:
             self._fill(None)
-            offset += len(self._buffer)
+            offset += self.received
         elif whence == io.SEEK_CUR:
             offset += self._position
         if offset < 0:
@@ -76,15 +98,10 @@ class Download(io.RawIOBase):
     def tell(self) -> int:
         return self._position
 
-    @property
-    def received(self) -> int:
-        """Bytes received so far."""
-        return len(self._buffer)
-
     def finish(self) -> int:
-        """Receive the rest (botocore checks the length and any checksum at the end); the byte count."""
+        """Receive the rest; the byte count (ReadFailed when the transfer broke off or came up short)."""
         self._fill(None)
-        return len(self._buffer)
+        return self.received
 
     def close(self) -> None:
         if not self.closed:

@@ -1,4 +1,4 @@
-"""Pure pipeline: bytes in, JPEG renditions out. No AWS, no environment.
+"""Pure pipeline: bytes (or a file still arriving) in, JPEG renditions out. No AWS, no environment.
 
 The steps, in order (each a small function below):
   open + guard pixels -> plan sizes (layout.py) -> DCT-scaled decode (JPEG) -> 8-bit -> integer pre-shrink
@@ -167,11 +167,12 @@ def render_all(
     main_plan, *thumbnail_plans = plans
     main = render_upright(image, scale, main_plan, upright, orientation, finish)
 
+    main_scale = (main.width / upright[0], main.height / upright[1])  # source pixels -> main pixels
+
     def thumbnails() -> list[Picture]:
         finished = []
         for plan in thumbnail_plans:
-            if THUMBNAIL_FROM_MAIN_GAP * needed_scale([plan]) <= main.width / upright[0]:
-                main_scale = (main.width / upright[0], main.height / upright[1])
+            if THUMBNAIL_FROM_MAIN_GAP * needed_scale([plan]) <= main_scale[0]:
                 thumbnail = resize(main, plan, main_scale, THUMBNAIL_REDUCING_GAP)
             else:
                 thumbnail = render_upright(image, scale, plan, upright, orientation, finish)

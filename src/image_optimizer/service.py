@@ -33,13 +33,12 @@ class WriteContention(Exception):
     """Conditional writes kept losing races; transient, so the invocation fails and is retried."""
 
 
-Optimizer = Callable[[bytes | IO[bytes], PipelineConfig], pipeline.OptimizedImage]
+Optimizer = Callable[[IO[bytes], PipelineConfig], pipeline.OptimizedImage]  # the upload as it arrives
 STALE = "stale event: the key holds a newer upload with its own event"
 
 
 class ImageService:
     max_parallel_writes = MAX_PARALLEL_WRITES  # benchmarks/end_to_end.py sets 1 on an instance to compare
-    stream_decode = True  # benchmarks/end_to_end.py sets False on an instance: download whole, then decode
 
     def __init__(
         self,
@@ -122,7 +121,7 @@ class ImageService:
         with original.body:
             try:
                 # A Download is a binary file in all but typeshed's name for one (IO[bytes]).
-                source = cast(IO[bytes], original.body) if self.stream_decode else original.body.read()
+                source = cast(IO[bytes], original.body)
                 result: pipeline.OptimizedImage | ImageRejected = self.optimizer(source, self.settings.pipeline)
             except ImageRejected as rejection:
                 result = rejection

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+from urllib3.exceptions import HTTPError
 
 from .download import Download
 
@@ -23,6 +24,9 @@ RETRY_CONFIG = Config(
     connect_timeout=5,
     read_timeout=30,
 )
+# What a GET's body raises when the transfer breaks off (botocore's read timeouts, streaming and length errors,
+# urllib3's protocol errors, socket errors): download.ReadFailed, to be retried, never a bad image.
+BODY_READ_ERRORS: tuple[type[BaseException], ...] = (BotoCoreError, HTTPError, OSError)
 _GONE = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
 # The object is not what a condition expected. 409 ConditionalRequestConflict: another conditional write to the
 # key was in flight; S3 asks to retry, which for the caller is the same as a 412: look again and re-decide.
@@ -110,7 +114,7 @@ class S3Storage:
             raise ObjectTooLarge(size, response["ETag"], response.get("VersionId"))
         modified = response.get("LastModified")
         return StoredObject(
-            Download(body, size),
+            Download(body, size, BODY_READ_ERRORS),
             response["ETag"],
             response.get("VersionId"),
             response.get("ContentType"),

@@ -129,7 +129,7 @@ def test_a_stale_writer_never_overwrites_renditions_of_a_newer_upload(s3: Any, c
     real_optimizer = service.optimizer
     new_bytes = png_bytes(gradient(640, 640))
 
-    def slow_optimizer(data: bytes, config: Any) -> Any:
+    def slow_optimizer(data: Any, config: Any) -> Any:
         result = real_optimizer(data, config)
         if service.optimizer is slow_optimizer:  # ...meanwhile the client re-uploads and B is fully processed
             service.optimizer = real_optimizer

@@ -3,6 +3,7 @@ the download and the decode overlap. The outputs are those of the same bytes rea
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import numpy as np
@@ -10,11 +11,11 @@ import pytest
 from PIL import Image
 
 from image_optimizer import decode, handler
-from image_optimizer.download import Download
+from image_optimizer.download import Download, ReadFailed
 from image_optimizer.pipeline import optimize
 from tests.conftest import SAMPLES_DIR, jpeg_bytes, png_bytes
 from tests.integration.test_handler import put
-from tests.unit.test_download import Body
+from tests.unit.test_download import download_of
 
 
 def noise(width: int, height: int) -> Image.Image:
@@ -25,10 +26,36 @@ def noise(width: int, height: int) -> Image.Image:
 @pytest.mark.parametrize("name", ["landscape_exif6.jpg", "kodim03.png", "alpha.webp", "iphone8plus.heic"])
 def test_a_file_still_arriving_gives_the_renditions_of_its_bytes(name: str) -> None:
     data = (SAMPLES_DIR / name).read_bytes()
-    streamed = optimize(Download(Body(data, chunk=4096), len(data)))
+    streamed = optimize(download_of(data, chunk=4096))
     whole = optimize(data)
     assert [(r.name, r.data) for r in streamed.renditions] == [(r.name, r.data) for r in whole.renditions]
     assert (streamed.source_format, streamed.source_width) == (whole.source_format, whole.source_width)
+
+
+def in_format(fmt: str) -> bytes:
+    """A file of a few hundred KB in `fmt`: a download can break off well past its header."""
+    if fmt == "heic":
+        return (SAMPLES_DIR / "iphone8plus.heic").read_bytes()
+    picture, buffer = noise(600, 400), io.BytesIO()
+    options: dict[str, Any] = {
+        "tiff-deflate": {"format": "TIFF", "compression": "tiff_adobe_deflate"},
+        "gif": {"format": "GIF"},
+        "jpeg": {"format": "JPEG", "quality": 95},
+        "webp": {"format": "WEBP", "quality": 90},
+    }.get(fmt, {"format": fmt.upper()})
+    picture.save(buffer, **options)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png", "gif", "bmp", "tiff", "tiff-deflate", "webp", "heic"])
+@pytest.mark.parametrize("where", ["header", "middle"])
+def test_a_download_that_breaks_off_is_read_failed_in_every_format(fmt: str, where: str) -> None:
+    """No decoder may swallow the transfer's error and call the file truncated or corrupt."""
+    data = in_format(fmt)
+    assert len(data) > 40_000
+    cut = 200 if where == "header" else len(data) // 2
+    with pytest.raises(ReadFailed):
+        optimize(download_of(data, chunk=4096, fail_after=cut))
 
 
 @pytest.mark.parametrize("fmt", ["jpeg", "png"])

@@ -8,8 +8,6 @@ import subprocess
 import sys
 from typing import Any
 
-import pytest
-
 from tests.conftest import ROOT
 
 
@@ -23,10 +21,9 @@ def s3_calls(document: dict[str, Any]) -> list[tuple[str, str]]:
     return calls
 
 
-@pytest.mark.parametrize("threads", ["1", "2"])
-def test_every_s3_call_of_an_upload_is_traced_with_writes_on_threads(threads: str) -> None:
+def test_every_s3_call_of_an_upload_is_traced_with_writes_on_threads() -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "tests.integration.xray_child", threads],
+        [sys.executable, "-m", "tests.integration.xray_child"],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from image_optimizer.download import Download, ReadFailed
+from image_optimizer.storage import BODY_READ_ERRORS
 
 
 class Body:
@@ -13,9 +16,11 @@ class Body:
     def __init__(self, data: bytes, *, chunk: int = 1 << 30, fail_after: int | None = None) -> None:
         self.data, self.chunk, self.fail_after = data, chunk, fail_after
         self.given = 0
+        self.reads = 0
         self.closed = False
 
     def read(self, amount: int = -1) -> bytes:
+        self.reads += 1
         if self.fail_after is not None and self.given >= self.fail_after:
             from urllib3.exceptions import ProtocolError
 
@@ -33,11 +38,16 @@ class Body:
 DATA = bytes(range(256)) * 2000  # 512000 bytes
 
 
+def download_of(data: bytes, size: int | None = None, **body: Any) -> Download:
+    """A Download of `data` as storage makes one (its transient errors), announced as `size` bytes."""
+    return Download(Body(data, **body), len(data) if size is None else size, BODY_READ_ERRORS)
+
+
 def test_a_download_reads_and_seeks_like_the_bytes_it_receives() -> None:
     import io
     import random
 
-    download, reference = Download(Body(DATA, chunk=7000), len(DATA)), io.BytesIO(DATA)
+    download, reference = download_of(DATA, chunk=7000), io.BytesIO(DATA)
     rng = random.Random(4)
     for _ in range(300):
         operation = rng.choice(["read", "seek", "seek_cur", "seek_end", "readinto"])
@@ -63,7 +73,7 @@ def test_a_download_reads_and_seeks_like_the_bytes_it_receives() -> None:
 
 def test_a_download_receives_only_what_has_been_read_so_far() -> None:
     body = Body(DATA)
-    download = Download(body, len(DATA))
+    download = Download(body, len(DATA), BODY_READ_ERRORS)
     assert download.read(1024) == DATA[:1024]
     assert body.given == Download.CHUNK  # one chunk received, the rest still on its way
     assert download.received == Download.CHUNK
@@ -75,7 +85,7 @@ def test_a_download_receives_only_what_has_been_read_so_far() -> None:
 
 
 def test_a_download_that_breaks_off_is_read_failed_not_an_os_error() -> None:
-    download = Download(Body(DATA, fail_after=100_000), len(DATA))
+    download = download_of(DATA, fail_after=100_000)
     assert download.read(50_000) == DATA[:50_000]
     with pytest.raises(ReadFailed, match=r"broke off after \d+ bytes") as caught:
         download.read()
@@ -83,3 +93,33 @@ def test_a_download_that_breaks_off_is_read_failed_not_an_os_error() -> None:
     assert not isinstance(caught.value, (OSError, ValueError, EOFError))
     with pytest.raises(ReadFailed):
         download.finish()
+
+
+def test_reading_the_whole_file_returns_what_was_received_without_a_copy() -> None:
+    """The WebP, HEIF and AVIF openers read the whole file: one buffer in memory, not two."""
+    download = download_of(DATA, chunk=7000)
+    assert download.read(10) == DATA[:10]
+    download.seek(0)
+    whole = download.read()
+    download.seek(0)
+    assert whole == DATA and download.read() is whole
+
+
+def test_a_body_that_ends_short_of_its_announced_size_is_read_failed_every_time() -> None:
+    body = Body(DATA)
+    download = Download(body, len(DATA) + 100, BODY_READ_ERRORS)
+    with pytest.raises(ReadFailed, match=f"ended after {len(DATA)} of {len(DATA) + 100} bytes"):
+        download.finish()
+    reads = body.reads
+    with pytest.raises(ReadFailed):
+        download.read(10)
+    assert body.reads == reads  # the broken transfer is not read again
+
+
+def test_an_error_that_is_not_a_broken_transfer_is_not_disguised_as_one() -> None:
+    class Broken(Body):
+        def read(self, amount: int = -1) -> bytes:
+            raise TypeError("a bug, not the network")
+
+    with pytest.raises(TypeError, match="a bug"):
+        Download(Broken(DATA), len(DATA), BODY_READ_ERRORS).read(10)

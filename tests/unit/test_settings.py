@@ -109,12 +109,24 @@ def test_on_lambda_the_thread_count_follows_the_memory_size(memory_mb: str, thre
     assert load_settings({**environ, "PIPELINE_THREADS": "AUTO"}).pipeline.threads == threads
 
 
-def test_off_lambda_the_thread_count_is_the_usable_cpus_within_any_cgroup_quota(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("cpus", "quota", "threads"),
+    [(1, None, 1), (2, None, 2), (8, None, 4), (8, 1.5, 2), (8, 1.4, 1), (2, 3.0, 2), (4, 0.5, 1)],
+)
+def test_off_lambda_the_thread_count_is_the_usable_cpus_within_any_cgroup_quota(
+    cpus: int, quota: float | None, threads: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import os
 
-    usable = float(len(os.sched_getaffinity(0)))
-    quota = _cgroup_quota()
-    assert available_threads({}) == max(1, min(4, int(min(usable, quota or usable) + 0.5)))
+    from image_optimizer import settings
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cpus)))
+    monkeypatch.setattr(settings, "_cgroup_quota", lambda: quota)
+    assert available_threads({}) == threads
+    assert load_settings({}).pipeline.threads == threads  # auto, the default
+
+
+def test_the_cgroup_quota_is_read_from_cpu_max(tmp_path: Path) -> None:
     limit = tmp_path / "cpu.max"
     limit.write_text("150000 100000\n")
     assert _cgroup_quota(str(limit)) == 1.5

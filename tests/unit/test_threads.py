@@ -51,61 +51,65 @@ def _with(config: PipelineConfig, threads: int) -> PipelineConfig:
     return replace(config, threads=threads)
 
 
-def meeting(monkeypatch: pytest.MonkeyPatch, name: str, arrive: Any) -> Any:
-    """Wrap pipeline.`name` so that the call `arrive` picks waits at a 2-party barrier: it is passed only when
-    the other party arrives meanwhile, from another thread. One after the other, it times out."""
-    barrier = threading.Barrier(2, timeout=10)
-    real = getattr(pipeline, name)
-    threads: set[int] = set()
+class Meeting:
+    """Two calls that must be in progress at the same time, on two threads: each waits at a 2-party barrier until
+    the other arrives. The timeout only bounds a failure; a passing run never waits for it."""
 
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        if arrive(*args, **kwargs):
-            threads.add(threading.get_ident())
-            barrier.wait()
-        return real(*args, **kwargs)
+    def __init__(self) -> None:
+        self.barrier = threading.Barrier(2, timeout=30)
+        self.threads: set[int] = set()
 
-    monkeypatch.setattr(pipeline, name, wrapped)
-    return barrier, threads
+    def wrap(self, real: Any, arrives: Any) -> Any:
+        met: list[bool] = []
+
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if arrives(*args, **kwargs) and not met:
+                met.append(True)
+                self.threads.add(threading.get_ident())
+                self.barrier.wait()
+            return real(*args, **kwargs)
+
+        return wrapped
+
+
+def is_main(_image: Image.Image, plan: pipeline.Plan, *_: Any, **__: Any) -> bool:
+    return plan.name == MAIN
 
 
 def test_thumbnails_are_rendered_while_the_main_image_is_encoded(monkeypatch: pytest.MonkeyPatch) -> None:
-    barrier, threads = meeting(monkeypatch, "encode", lambda image, plan, *_, **__: plan.name == MAIN)
-    monkeypatch.setattr(pipeline, "resize", _arriving_at(barrier, threads, pipeline.resize, lambda plan: plan.name))
+    meeting = Meeting()
+    monkeypatch.setattr(pipeline, "encode", meeting.wrap(pipeline.encode, is_main))
+    monkeypatch.setattr(pipeline, "resize", meeting.wrap(pipeline.resize, lambda i, plan, *_: plan.name != MAIN))
     pipeline.optimize(jpeg_bytes(gradient(1600, 1000)), PipelineConfig(threads=2))
-    assert len(threads) == 2
-    with pytest.raises(threading.BrokenBarrierError):  # one thread: the thumbnails come first, and wait alone
-        barrier.reset()
-        pipeline.optimize(jpeg_bytes(gradient(1600, 1000)), PipelineConfig(threads=1))
-
-
-def _arriving_at(barrier: threading.Barrier, threads: set[int], real: Any, name_of: Any) -> Any:
-    """pipeline.resize for a thumbnail meets the main image's encoding at `barrier` (once)."""
-    met: list[bool] = []
-
-    def resize(image: Image.Image, plan: pipeline.Plan, *rest: Any) -> Image.Image:
-        if name_of(plan) != MAIN and not met:
-            met.append(True)
-            threads.add(threading.get_ident())
-            barrier.wait()
-        return real(image, plan, *rest)
-
-    return resize
+    assert len(meeting.threads) == 2
 
 
 def test_siblings_are_encoded_while_the_main_jpeg_is(monkeypatch: pytest.MonkeyPatch) -> None:
-    barrier, threads = meeting(monkeypatch, "encode", lambda image, plan, *_, **__: plan.name == MAIN)
-    real_extra = pipeline.encode_extra
-
-    def encode_extra(image: Image.Image, fmt: str, *, thumbnail: bool) -> bytes:
-        if not thumbnail:
-            threads.add(threading.get_ident())
-            barrier.wait()
-        return real_extra(image, fmt, thumbnail=thumbnail)
-
-    monkeypatch.setattr(pipeline, "encode_extra", encode_extra)
+    meeting = Meeting()
+    monkeypatch.setattr(pipeline, "encode", meeting.wrap(pipeline.encode, is_main))
+    main_sibling = meeting.wrap(pipeline.encode_extra, lambda image, fmt, *, thumbnail: not thumbnail)
+    monkeypatch.setattr(pipeline, "encode_extra", main_sibling)
     result = pipeline.optimize(jpeg_bytes(gradient(1600, 1000)), PipelineConfig(threads=2, extra_formats=("webp",)))
     assert [r.format for r in result.renditions] == ["jpeg"] * 3 + ["webp"] * 3
-    assert len(threads) == 2
+    assert len(meeting.threads) == 2
+
+
+def test_one_thread_does_everything_in_turn_on_the_callers_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, int]] = []
+
+    def recording(name: str, real: Any) -> Any:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            calls.append((name, threading.get_ident()))
+            return real(*args, **kwargs)
+
+        return wrapped
+
+    for name in ("encode", "resize", "encode_extra"):
+        monkeypatch.setattr(pipeline, name, recording(name, getattr(pipeline, name)))
+    pipeline.optimize(jpeg_bytes(gradient(1600, 1000)), PipelineConfig(threads=1, extra_formats=("webp",)))
+    assert {thread for _, thread in calls} == {threading.get_ident()}
+    # main resampled, thumbnails resampled, the siblings, then the JPEGs: main first
+    assert [name for name, _ in calls] == ["resize"] * 3 + ["encode_extra"] * 3 + ["encode"] * 3
 
 
 def test_a_failure_on_another_thread_is_raised_and_leaves_no_thread_behind(monkeypatch: pytest.MonkeyPatch) -> None:
