@@ -70,6 +70,11 @@ def free_port() -> int:
 @contextlib.contextmanager
 def moto_server_process(port: int | None = None) -> Iterator[str]:
     """A real S3 server in its own process (moto's server mode) on 127.0.0.1, stopped afterwards."""
+    if port:  # a fixed port: whatever held it before (a server being stopped) must have let go first
+        deadline = time.monotonic() + 30
+        while _listening(port):
+            assert time.monotonic() < deadline, f"port {port} is still taken"
+            time.sleep(0.1)
     port = port or free_port()
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
@@ -77,15 +82,24 @@ def moto_server_process(port: int | None = None) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
+        deadline = time.monotonic() + 60
+        while server.poll() is None and not _listening(port):
+            assert time.monotonic() < deadline, f"moto_server is not listening on {port} after 60 s"
             time.sleep(0.1)
+        # Listening, and it is this process that listens (one that found the port taken has exited).
+        assert server.poll() is None, f"moto_server exited with {server.returncode}: port {port} taken?"
         yield f"http://127.0.0.1:{port}"
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 @pytest.mark.server

@@ -163,15 +163,20 @@ def watching() -> Iterator[str]:
 
 def stop_group(process: subprocess.Popen[str]) -> None:
     """Ctrl-C first, as a user would; SIGTERM, then SIGKILL, if it does not end (a shell that starts jobs in the
-    background makes them ignore SIGINT, and the next test needs port 9000 free)."""
+    background makes them ignore SIGINT, and the next test needs port 9000 free). Done when every process of the
+    group has ended, not only its leader (`make` exits before the server it started has let go of its port)."""
     for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, stop)
-        try:
+        deadline = time.monotonic() + 15
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=15)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(process.pid, 0)  # anyone left in the group?
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
 
 
 def test_watch_mode_serves_on_9000_and_processes_new_uploads() -> None:
