@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from dataclasses import replace
 
 from PIL import Image, ImageOps
 
@@ -78,32 +79,21 @@ def floor(data: bytes) -> list[bytes]:
     return []
 
 
-def ours(data: bytes) -> list[bytes]:
-    from image_optimizer.pipeline import optimize
+def _ours(config: PipelineConfig) -> Callable[[bytes], list[bytes]]:
+    """This pipeline with `config`."""
 
-    return [rendition.data for rendition in optimize(data).renditions]
+    def run(data: bytes) -> list[bytes]:
+        from image_optimizer.pipeline import optimize
 
+        return [rendition.data for rendition in optimize(data, config).renditions]
 
-def ours_pillow(data: bytes) -> list[bytes]:
-    """This pipeline with JPEG_ENCODER=pillow (libjpeg-turbo at a fixed q85): what the encoder choice costs."""
-    from image_optimizer.pipeline import optimize
-
-    return [rendition.data for rendition in optimize(data, PILLOW_CONFIG).renditions]
+    return run
 
 
-def ours_2threads(data: bytes) -> list[bytes]:
-    """This pipeline on two threads (PIPELINE_THREADS=2): thumbnails and siblings beside the main JPEG."""
-    from image_optimizer.pipeline import optimize
-
-    return [rendition.data for rendition in optimize(data, TWO_THREADS_CONFIG).renditions]
-
-
-PILLOW_CONFIG = PipelineConfig(encoder="pillow", quality=QUALITY)
-TWO_THREADS_CONFIG = PipelineConfig(threads=2)
 VARIANTS: dict[str, Callable[[bytes], list[bytes]]] = {
-    "ours": ours,
-    "ours-2threads": ours_2threads,
-    "ours-pillow": ours_pillow,
+    "ours": _ours(CONFIG),
+    "ours-2threads": _ours(replace(CONFIG, threads=2)),  # PIPELINE_THREADS=2
+    "ours-pillow": _ours(replace(CONFIG, encoder="pillow", quality=QUALITY)),  # JPEG_ENCODER=pillow, fixed q85
     "seed": seed,
     "vips": vips,
     "floor": floor,

@@ -16,6 +16,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS_DIR = ROOT / "events"
 SAMPLES_DIR = ROOT / "samples"
+FIXTURES_DIR = ROOT / "tests" / "fixtures"
 BUCKET = "image-optimizer-demo"
 
 # Tests never talk to AWS: dummy credentials and a fixed region for every client, here and in subprocesses.

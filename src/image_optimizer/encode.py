@@ -55,6 +55,7 @@ HEAVY_BITS_PER_PIXEL = 1.5
 # the thumbnails take this many steps below it: -21.8 % / -22.7 % bytes against the seed's (crop / fit), every
 # thumbnail within 1.44 points of its seed counterpart; nine steps drop the hardest fit thumbnail 3 points.
 THUMBNAIL_QUALITY_STEPS = 8
+THUMBNAIL_ADAPTIVE_QUANTIZATION = False  # for every thumbnail, whatever its quality came from
 AVIF_SPEED = 8
 
 
@@ -104,7 +105,7 @@ def encode_jpeg(
     """The JPEG and the quality it was encoded at. `quality` None: chosen per image to look like libjpeg-turbo
     at `target` (Pillow, the fallback, simply encodes at `target`). Never any metadata. Chroma is 4:2:0 unless
     not `subsampled` (4:4:4: more bytes at every score over the bench images, for thumbnails too; see the README).
-    `adaptive`: jpegli's adaptive quantization (thumbnails go without; see THUMBNAIL_QUALITY_STEPS)."""
+    `adaptive`: jpegli's adaptive quantization (thumbnails: THUMBNAIL_ADAPTIVE_QUANTIZATION)."""
     if image.mode not in ("RGB", "L"):
         raise CorruptImage(f"cannot encode pixel mode {image.mode}")
     library = _jpegli_for(image, encoder)

@@ -22,7 +22,7 @@ from typing import IO, ParamSpec, TypeVar
 from PIL import Image
 
 from . import color, decode
-from .encode import encode_extra, encode_jpeg, encoder_identity, thumbnail_quality
+from .encode import THUMBNAIL_ADAPTIVE_QUANTIZATION, encode_extra, encode_jpeg, encoder_identity, thumbnail_quality
 from .layout import Plan, box_to_stored, lay_out, needed_scale, orient, upright_size
 from .specs import PipelineConfig
 
@@ -191,8 +191,8 @@ def encode_all(
     rendered: Rendered, config: PipelineConfig, *, subsampled: bool = True, pool: Executor | None = None
 ) -> list[Rendition]:
     """JPEG for each, then each extra format. The thumbnails show the main image's content, so their quality
-    follows the one chosen for it rather than searching their own (`thumbnail_quality`), without adaptive
-    quantization. The main JPEG is encoded in this thread, beside the thumbnails' rendering and the siblings'
+    follows the one chosen for it rather than searching their own (`thumbnail_quality`, and encode.py's other
+    thumbnail rules). The main JPEG is encoded in this thread, beside the thumbnails' rendering and the siblings'
     encoding on `pool` (by default, all in turn). `subsampled`: see encode_jpeg."""
     pool = pool or Serial()
     main_plan, main = rendered.main
@@ -201,7 +201,7 @@ def encode_all(
     renditions = [encode(main, main_plan, config.quality, config, subsampled)]
     quality = thumbnail_quality(main, renditions[0].quality, fixed=config.quality, encoder=config.encoder)
     renditions += [
-        encode(picture, plan, quality, config, subsampled, adaptive=False)
+        encode(picture, plan, quality, config, subsampled, adaptive=THUMBNAIL_ADAPTIVE_QUANTIZATION)
         for plan, picture in rendered.thumbnails.result()
     ]
     for future in siblings:

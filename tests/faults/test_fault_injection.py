@@ -22,7 +22,7 @@ import botocore.endpoint
 import pytest
 
 from image_optimizer import handler
-from tests.conftest import BUCKET, ROOT, gradient, jpeg_bytes, png_bytes
+from tests.conftest import BUCKET, FIXTURES_DIR, gradient, jpeg_bytes, png_bytes
 from tests.faults.harness import (
     KINDS,
     SUFFIXES,
@@ -253,18 +253,17 @@ def test_a_bad_upload_is_judged_only_once_received_whole(kind: str, rig: Rig, co
 
 
 # --- permanent image errors: no botocore retry, no failed invocation (so no Lambda retry), one call each
-FIXTURES = ROOT / "tests" / "fixtures"
 
 
 def _permanent_inputs() -> list[Any]:
     image = jpeg_bytes(gradient(400, 300))
     rows = [
         ("text", "incoming/perm/text.jpg", b"A text file: spoofed!\n", "unsupported_format"),
-        ("truncated", "incoming/perm/truncated.jpg", (FIXTURES / "truncated_jpeg_pillow.jpg").read_bytes(), ""),
+        ("truncated", "incoming/perm/truncated.jpg", (FIXTURES_DIR / "truncated_jpeg_pillow.jpg").read_bytes(), ""),
         (
             "corrupt_png",
             "incoming/perm/corrupt.png",
-            (FIXTURES / "corrupt_png_missing_idat_xdtn0g01.png").read_bytes(),
+            (FIXTURES_DIR / "corrupt_png_missing_idat_xdtn0g01.png").read_bytes(),
             "",
         ),
         ("half_jpeg", "incoming/perm/half.jpg", image[: len(image) // 3], ""),

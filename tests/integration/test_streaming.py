@@ -58,49 +58,51 @@ def test_a_download_that_breaks_off_is_read_failed_in_every_format(fmt: str, whe
         optimize(download_of(data, chunk=4096, fail_after=cut))
 
 
-@pytest.mark.parametrize("fmt", ["jpeg", "png"])
-def test_the_service_decodes_while_most_of_the_upload_is_still_to_arrive(fmt: str, s3: Any, context: Any) -> None:
-    picture = noise(1600, 1200)
-    data = jpeg_bytes(picture, quality=95) if fmt == "jpeg" else png_bytes(picture, compress_level=1)
-    event = put(s3, f"incoming/stream.{fmt}", data)
-    seen: list[tuple[int, int]] = []
+def record_loads(patch: pytest.MonkeyPatch) -> list[tuple[Download, int]]:
+    """Patch decode.load to record the file it decodes from and how much of it had arrived by then."""
+    seen: list[tuple[Download, int]] = []
     real_load = decode.load
 
     def load(decoded: decode.Decoded) -> Image.Image:
         source = decoded.image.fp
         assert isinstance(source, Download), type(source)
-        seen.append((source.received, source.size))
+        seen.append((source, source.received))
         return real_load(decoded)
 
+    patch.setattr(decode, "load", load)
+    return seen
+
+
+@pytest.mark.parametrize("fmt", ["jpeg", "png"])
+def test_the_service_decodes_while_most_of_the_upload_is_still_to_arrive(fmt: str, s3: Any, context: Any) -> None:
+    picture = noise(1600, 1200)
+    data = jpeg_bytes(picture, quality=95) if fmt == "jpeg" else png_bytes(picture, compress_level=1)
+    event = put(s3, f"incoming/stream.{fmt}", data)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(decode, "load", load)
+        seen = record_loads(patch)
         [result] = handler.lambda_handler(event, context)["results"]
     assert result["status"] == "processed" and result["bytes_in"] == len(data)
-    [(received, size)] = seen
-    assert size == len(data) > 1_000_000
-    assert received < size / 10  # the header was read; the pixels' bytes were still to come
+    [(download, received)] = seen
+    assert download.size == len(data) > 1_000_000
+    assert received < download.size / 10  # the header was read; the pixels' bytes were still to come
 
 
 def test_the_whole_upload_is_received_before_any_rendition_is_written(s3: Any, context: Any) -> None:
     """A picture followed by more data (an MPO's second picture, here a second JPEG): the decoder stops at the
-    first one's end, and the rest still arrives, checked by the SDK, before anything is written."""
+    first one's end, and the rest still arrives, its length checked, before anything is written."""
     data = jpeg_bytes(noise(800, 600), quality=95) + jpeg_bytes(noise(1600, 1200), quality=95)
     event = put(s3, "incoming/pair.jpg", data)
     service = handler.get_service()
-    downloads: list[Download] = []
     received_at_writes: list[int] = []
-    real_load, real_put = decode.load, service.storage.put
-
-    def load(decoded: decode.Decoded) -> Image.Image:
-        downloads.append(decoded.image.fp)
-        return real_load(decoded)
+    real_put = service.storage.put
 
     def put_object(*args: Any, **kwargs: Any) -> None:
-        received_at_writes.append(downloads[0].received)
+        [(download, _)] = seen
+        received_at_writes.append(download.received)
         real_put(*args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(decode, "load", load)
+        seen = record_loads(patch)
         patch.setattr(service.storage, "put", put_object)
         [result] = handler.lambda_handler(event, context)["results"]
     assert result["status"] == "processed" and result["bytes_in"] == len(data)

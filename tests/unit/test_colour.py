@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,8 @@ from image_optimizer.errors import CorruptImage, ImageTooLarge, TruncatedImage
 from image_optimizer.pipeline import optimize
 from image_optimizer.specs import PipelineConfig
 from tests.colour import mean_delta_e
+from tests.conftest import FIXTURES_DIR
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 # In-gamut, mid-saturation colours: where reading the pixels as sRGB would visibly shift them.
 PATCH_COLOURS = [
@@ -56,7 +55,7 @@ def patch_means(image: Image.Image) -> Image.Image:
 
 @pytest.mark.parametrize("profile", ["AdobeRGB1998.icc", "ProPhotoRGB.icc"])
 def test_wide_gamut_patches_convert_to_srgb(profile: str) -> None:
-    icc = (FIXTURES / profile).read_bytes()
+    icc = (FIXTURES_DIR / profile).read_bytes()
     chart = patch_chart()
     buffer = io.BytesIO()
     chart.save(buffer, "PNG", icc_profile=icc)
@@ -72,7 +71,7 @@ def test_wide_gamut_patches_convert_to_srgb(profile: str) -> None:
 
 
 def test_display_p3_png_fixture_is_converted() -> None:
-    data = (FIXTURES / "icc_displayp3_8x8_rgba.png").read_bytes()
+    data = (FIXTURES_DIR / "icc_displayp3_8x8_rgba.png").read_bytes()
     source = Image.open(io.BytesIO(data))
     out = Image.open(io.BytesIO(optimize(data).main.data)).convert("RGB")
     reference = ImageCms.profileToProfile(
@@ -108,16 +107,16 @@ def test_untagged_cmyk_uses_the_bundled_press_profile() -> None:
 )
 def test_hostile_fixtures_are_rejected(name: str, error: type[Exception]) -> None:
     with pytest.raises(error):
-        optimize((FIXTURES / name).read_bytes())
+        optimize((FIXTURES_DIR / name).read_bytes())
 
 
 def test_png_orientation_fixture_is_upright() -> None:
-    out = optimize((FIXTURES / "orient_png_exif_6.png").read_bytes())
+    out = optimize((FIXTURES_DIR / "orient_png_exif_6.png").read_bytes())
     assert (out.main.width, out.main.height) == (100, 200)
 
 
 def test_palette_with_trns_fixture_flattens_to_white_corners() -> None:
-    out = Image.open(io.BytesIO(optimize((FIXTURES / "png_palette_trns_tbbn3p08.png").read_bytes()).main.data)).convert(
-        "RGB"
-    )
+    out = Image.open(
+        io.BytesIO(optimize((FIXTURES_DIR / "png_palette_trns_tbbn3p08.png").read_bytes()).main.data)
+    ).convert("RGB")
     assert out.getpixel((0, 0)) == pytest.approx((255, 255, 255), abs=15)  # JPEG ringing on a 32 px image

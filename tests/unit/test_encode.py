@@ -20,11 +20,11 @@ SOF_PROGRESSIVE = 0xC2
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
-def photo_like(width: int = 480, height: int = 320, seed: int = 1) -> Image.Image:
-    """Smooth shapes plus fine noise: an image a JPEG encoder has to work on."""
+def photo_like(width: int = 480, height: int = 320, seed: int = 1, sigma: float = 18) -> Image.Image:
+    """Smooth shapes plus fine noise (of standard deviation `sigma`): an image a JPEG encoder has to work on."""
     rng = np.random.default_rng(seed)
     base = np.asarray(gradient(width, height), dtype=float)
-    noise = rng.normal(0, 18, (height, width, 3))
+    noise = rng.normal(0, sigma, (height, width, 3))
     return Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8), "RGB")
 
 
@@ -167,9 +167,7 @@ def bits_per_pixel(image: Image.Image, quality: int) -> float:
 def test_heavy_images_take_one_step_below_what_the_search_finds(
     noise: float, heavy: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rng = np.random.default_rng(3)
-    base = np.asarray(gradient(480, 320), dtype=float) + rng.normal(0, noise, (320, 480, 3))
-    image = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8), "RGB")
+    image = photo_like(seed=3, sigma=noise)
     assert (bits_per_pixel(encode.row_sample(image), 85) > encode.HEAVY_BITS_PER_PIXEL) is heavy
     chosen = choose_quality(image, pyjpegli_encode, 85)
     monkeypatch.setattr(encode, "HEAVY_BITS_PER_PIXEL", float("inf"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import threading
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,15 +14,13 @@ from PIL import Image
 from image_optimizer import pipeline
 from image_optimizer.errors import CorruptImage
 from image_optimizer.specs import MAIN, PipelineConfig
-from tests.conftest import SAMPLES_DIR, gradient, jpeg_bytes
-
-FIXTURES = SAMPLES_DIR.parent / "tests" / "fixtures"
+from tests.conftest import FIXTURES_DIR, SAMPLES_DIR, gradient, jpeg_bytes
 
 
 def adobe_rgb_png() -> bytes:
     """Tagged with a non-sRGB profile: `finish` converts colour on the thumbnails' thread too."""
     buffer = io.BytesIO()
-    gradient(900, 600).save(buffer, "PNG", icc_profile=(FIXTURES / "AdobeRGB1998.icc").read_bytes())
+    gradient(900, 600).save(buffer, "PNG", icc_profile=(FIXTURES_DIR / "AdobeRGB1998.icc").read_bytes())
     return buffer.getvalue()
 
 
@@ -39,16 +38,12 @@ CASES = {
 def test_the_outputs_are_the_same_at_any_thread_count(case: str) -> None:
     data, config = CASES[case]
     outputs = {
-        threads: [(r.name, r.format, r.data) for r in pipeline.optimize(data, _with(config, threads)).renditions]
+        threads: [
+            (r.name, r.format, r.data) for r in pipeline.optimize(data, replace(config, threads=threads)).renditions
+        ]
         for threads in (1, 2, 3)
     }
     assert outputs[1] and outputs[2] == outputs[1] and outputs[3] == outputs[1]
-
-
-def _with(config: PipelineConfig, threads: int) -> PipelineConfig:
-    from dataclasses import replace
-
-    return replace(config, threads=threads)
 
 
 class Meeting:
