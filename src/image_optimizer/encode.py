@@ -90,10 +90,18 @@ def jpeg_encoder(requested: str) -> str:
 
 def encoder_identity(requested: str) -> str:
     """The JPEG encoder `requested` resolves to in this process, and its package version: `jpegli 0.3.2`."""
-    from importlib import metadata
-
     name = jpeg_encoder(requested)
-    return f"{name} {metadata.version('pyjpegli' if name == 'jpegli' else 'pillow')}"
+    return f"{name} {package_version('pyjpegli' if name == 'jpegli' else 'pillow')}"
+
+
+def package_version(distribution: str) -> str:
+    """An installed package's version, or "none"."""
+    from importlib import metadata  # here, not at import: the handler's cold start does not pay for it
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "none"
 
 
 def encode_jpeg(

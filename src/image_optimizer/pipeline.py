@@ -22,7 +22,7 @@ from typing import IO, ParamSpec, TypeVar
 from PIL import Image
 
 from . import color, decode
-from .encode import THUMBNAIL_ADAPTIVE_QUANTIZATION, encode_extra, encode_jpeg, encoder_identity, thumbnail_quality
+from .encode import THUMBNAIL_ADAPTIVE_QUANTIZATION, encode_extra, encode_jpeg, thumbnail_quality
 from .layout import Plan, box_to_stored, lay_out, needed_scale, orient, upright_size
 from .specs import PipelineConfig
 
@@ -180,11 +180,6 @@ def render_all(
         return finished
 
     return (main_plan, main), pool.submit(thumbnails)
-
-
-def encoder_name(config: PipelineConfig) -> str:
-    """The JPEG encoder this config runs and its version (e.g. "jpegli 0.3.2"): the bytes depend on it."""
-    return encoder_identity(config.encoder)
 
 
 def encode_all(

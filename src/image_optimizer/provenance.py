@@ -48,14 +48,15 @@ def metadata_value(text: str) -> str:
     return quote(text, safe="/ :;,()=+-_.'\"[]")[:1024]
 
 
-def config_fingerprint(config: PipelineConfig, encoder: str) -> str:
-    """What made the renditions: the settings, and `encoder`, the JPEG encoder that actually ran with its
-    version (a process where jpegli could not load writes other bytes from the same settings). A fixed
-    quality makes the quality target moot, so it is left out; so is the thread count (the same bytes, sooner)."""
+def config_fingerprint(config: PipelineConfig, renderer: str) -> str:
+    """What made the renditions: the settings, and `renderer`, the code that ran them (pipeline.renderer_identity:
+    the JPEG encoder that actually ran, since a process where jpegli could not load writes other bytes from the
+    same settings; library versions; a digest of the rendering code). A fixed quality makes the quality target
+    moot, so it is left out; so is the thread count (the same bytes, sooner)."""
     config = replace(config, threads=1)
     if config.quality is not None:
         config = replace(config, quality_target=0)
-    return hashlib.sha256(f"{config!r} {encoder}".encode()).hexdigest()[:16]
+    return hashlib.sha256(f"{config!r} {renderer}".encode()).hexdigest()[:16]
 
 
 def _sequencer_key(sequencer: str) -> str:

@@ -10,7 +10,7 @@ from dataclasses import asdict, replace
 from functools import cached_property
 from typing import IO, Any, cast
 
-from . import pipeline
+from . import pipeline, renderer
 from .errors import ImageRejected, ImageTooLarge
 from .objects import ObjectRef, Outcome, OutputInfo
 from .provenance import Source, Verdict, config_fingerprint, judge, metadata_value
@@ -55,7 +55,7 @@ class ImageService:
     @cached_property
     def fingerprint(self) -> str:
         """Computed at the first write, not at the cold start: it loads the JPEG encoder to name it."""
-        return config_fingerprint(self.settings.pipeline, pipeline.encoder_name(self.settings.pipeline))
+        return config_fingerprint(self.settings.pipeline, renderer.identity(self.settings.pipeline))
 
     def process(self, ref: ObjectRef) -> Outcome:
         started = time.perf_counter()

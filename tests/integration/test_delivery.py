@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
 import pytest
 
-from image_optimizer import handler
+from image_optimizer import handler, renderer
 from tests.conftest import BUCKET, gradient, jpeg_bytes, keys, png_bytes
 from tests.integration.test_handler import put, s3_event
 
@@ -151,8 +152,8 @@ def test_a_stale_writer_never_overwrites_renditions_of_a_newer_upload(s3: Any, c
     assert keys(s3, "incoming/") == []
 
 
-def test_a_retry_after_a_partial_write_does_not_rewrite_finished_renditions(s3: Any, context: Any) -> None:
-    event = put(s3, "incoming/part.png", png_bytes(gradient(800, 600)))
+def write_all_but_small(s3: Any, context: Any, event: dict[str, Any]) -> None:
+    """A first attempt whose `_small` rendition fails to write: the others are written, the original stays."""
     service = handler.get_service()
     real_put = service.storage.put
 
@@ -166,7 +167,13 @@ def test_a_retry_after_a_partial_write_does_not_rewrite_finished_renditions(s3: 
         pytest.raises(handler.RecordsFailed),
     ):
         handler.lambda_handler(event, context)
-    first = {key: s3.head_object(Bucket=BUCKET, Key=key)["ETag"] for key in keys(s3, "media/")}
+    assert keys(s3, "media/") and keys(s3, "incoming/")
+
+
+def retry_recording_writes(event: dict[str, Any], context: Any) -> list[str]:
+    """The retry; the keys it wrote."""
+    service = handler.get_service()
+    real_put = service.storage.put
     written: list[str] = []
 
     def recording_put(bucket: str, key: str, *args: Any, **kwargs: Any) -> None:
@@ -175,8 +182,39 @@ def test_a_retry_after_a_partial_write_does_not_rewrite_finished_renditions(s3: 
 
     with mock.patch.object(service.storage, "put", side_effect=recording_put):
         handler.lambda_handler(event, context)
-    assert written == ["media/part_small.jpg"]
+    return written
+
+
+def test_a_retry_after_a_partial_write_does_not_rewrite_finished_renditions(s3: Any, context: Any) -> None:
+    event = put(s3, "incoming/part.png", png_bytes(gradient(800, 600)))
+    write_all_but_small(s3, context, event)
+    first = {key: s3.head_object(Bucket=BUCKET, Key=key)["ETag"] for key in keys(s3, "media/")}
+    assert retry_recording_writes(event, context) == ["media/part_small.jpg"]
     assert {key: s3.head_object(Bucket=BUCKET, Key=key)["ETag"] for key in first} == first
+    assert keys(s3, "incoming/") == []
+
+
+def test_a_retry_after_a_deploy_that_changed_the_rendering_code_rewrites_every_rendition(
+    s3: Any, context: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As above, but a deploy changed the code that renders between the two attempts: the renditions already
+    there are the old code's, so the retry rewrites them all rather than leave them beside the new code's."""
+    code = tuple(tmp_path / path.name for path in renderer.RENDERING_FILES)
+    for copy, path in zip(code, renderer.RENDERING_FILES, strict=True):
+        copy.write_bytes(path.read_bytes())
+    monkeypatch.setattr(renderer, "RENDERING_FILES", code)
+    event = put(s3, "incoming/part.png", png_bytes(gradient(800, 600)))
+    write_all_but_small(s3, context, event)
+    first = {key: s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]["pipeline"] for key in keys(s3, "media/")}
+
+    with code[0].open("a") as module:
+        module.write("# the next release\n")
+    renderer.files_digest.cache_clear()  # the new release's first process
+    handler.get_service.cache_clear()
+    written = retry_recording_writes(event, context)
+    assert sorted(written) == ["media/part.jpg", "media/part_small.jpg", "media/part_thumb.jpg"]
+    now = {key: s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]["pipeline"] for key in written}
+    assert len(set(now.values())) == 1 and all(now[key] != first[key] for key in first)
     assert keys(s3, "incoming/") == []
 
 

@@ -1,0 +1,54 @@
+import ast
+from pathlib import Path
+
+from image_optimizer import pipeline, renderer
+from image_optimizer.encode import encoder_identity
+from image_optimizer.specs import PipelineConfig
+
+PACKAGE = Path(pipeline.__file__).parent
+# Imported by the rendering code, but no part of the bytes: the settings are in the fingerprint as data, and
+# errors only names the rejections.
+NOT_RENDERING = {"specs", "errors"}
+
+
+def package_imports(module: str) -> set[str]:
+    """The package's modules `module` imports (`from . import x`, `from .x import y`)."""
+    found = set()
+    for node in ast.walk(ast.parse((PACKAGE / f"{module}.py").read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found |= {node.module} if node.module else {alias.name for alias in node.names}
+    return found
+
+
+def test_every_module_the_pipeline_runs_is_in_the_digest() -> None:
+    """A module added to the pipeline (a new resampler, say) must count, or its changes would keep old bytes."""
+    reached, pending = set(), ["pipeline"]
+    while pending:
+        module = pending.pop()
+        if module not in reached:
+            reached.add(module)
+            pending += package_imports(module)
+    assert reached - NOT_RENDERING == set(renderer.RENDERING_MODULES)
+    assert all(path.is_file() for path in renderer.RENDERING_FILES)
+
+
+def test_the_identity_names_the_encoder_the_libraries_and_the_code() -> None:
+    identity = renderer.identity(PipelineConfig())
+    assert identity.startswith(encoder_identity("auto") + " pillow ")
+    assert " pillow-heif " in identity
+    assert identity.endswith(f" code {renderer.files_digest(renderer.RENDERING_FILES)}")
+    assert renderer.identity(PipelineConfig(encoder="pillow")).startswith("pillow ")
+
+
+def test_the_digest_changes_with_any_byte_of_the_code(tmp_path: Path) -> None:
+    files = []
+    for index, text in enumerate(["x = 1\n", "y = 2\n"]):
+        files.append(tmp_path / f"m{index}.py")
+        files[-1].write_text(text)
+    before = renderer.files_digest(tuple(files))
+    files[1].write_text("y = 3\n")
+    renderer.files_digest.cache_clear()
+    assert renderer.files_digest(tuple(files)) != before
+    files[1].write_text("y = 2\n")
+    renderer.files_digest.cache_clear()
+    assert renderer.files_digest(tuple(files)) == before
