@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from PIL import Image, ImageChops, ImageStat
@@ -59,8 +60,22 @@ HEAVY_BITS_PER_PIXEL = 1.5
 # the thumbnails take this many steps below it: -21.8 % / -22.7 % bytes against the seed's (crop / fit), every
 # thumbnail within 1.44 points of its seed counterpart; nine steps drop the hardest fit thumbnail 3 points.
 THUMBNAIL_QUALITY_STEPS = 8
-THUMBNAIL_ADAPTIVE_QUANTIZATION = False  # for every thumbnail, whatever its quality came from
 AVIF_SPEED = 8
+
+
+@dataclass(frozen=True)
+class JpegOptions:
+    """How a JPEG is written, apart from its quality."""
+
+    progressive: bool = True  # libjpeg-turbo only: jpegli always writes progressive scans (see jpegli.py)
+    subsampled: bool = True  # 4:2:0 chroma; 4:4:4 when False (more bytes at every score, thumbnails too: README)
+    adaptive: bool = True  # jpegli's adaptive quantization
+
+
+MAIN_JPEG = JpegOptions()
+# Thumbnails: without adaptive quantization (above), whatever their quality came from; baseline when libjpeg-turbo
+# writes them, as the seed did.
+THUMBNAIL_JPEG = JpegOptions(progressive=False, adaptive=False)
 
 
 def jpegli() -> JpegliEncoder | None:
@@ -105,29 +120,20 @@ def package_version(distribution: str) -> str:
 
 
 def encode_jpeg(
-    image: Image.Image,
-    *,
-    quality: int | None,
-    target: int,
-    encoder: str,
-    progressive: bool,
-    subsampled: bool = True,
-    adaptive: bool = True,
+    image: Image.Image, *, quality: int | None, target: int, encoder: str, options: JpegOptions = MAIN_JPEG
 ) -> tuple[bytes, int]:
     """The JPEG and the quality it was encoded at. `quality` None: chosen per image to look like libjpeg-turbo
-    at `target` (Pillow, the fallback, simply encodes at `target`). Never any metadata. Chroma is 4:2:0 unless
-    not `subsampled` (4:4:4: more bytes at every score over the bench images, for thumbnails too; see the README).
-    `adaptive`: jpegli's adaptive quantization (thumbnails: THUMBNAIL_ADAPTIVE_QUANTIZATION)."""
+    at `target` (Pillow, the fallback, simply encodes at `target`). Never any metadata."""
     if image.mode not in ("RGB", "L"):
         raise CorruptImage(f"cannot encode pixel mode {image.mode}")
     library = _jpegli_for(image, encoder)
     if library is not None:
         try:
-            return _jpegli_encoded(library, image, quality, target, subsampled, adaptive)
+            return _jpegli_encoded(library, image, quality, target, options)
         except (RuntimeError, ValueError):
             pass  # jpegli refused this image: libjpeg-turbo still can
     fixed = quality or target
-    return pillow_jpeg(image, fixed, progressive=progressive, subsampled=subsampled), fixed
+    return pillow_jpeg(image, fixed, progressive=options.progressive, subsampled=options.subsampled), fixed
 
 
 def pillow_jpeg(
@@ -140,7 +146,7 @@ def pillow_jpeg(
 
 
 def _jpegli_encoded(
-    library: JpegliEncoder, image: Image.Image, quality: int | None, target: int, subsampled: bool, adaptive: bool
+    library: JpegliEncoder, image: Image.Image, quality: int | None, target: int, options: JpegOptions
 ) -> tuple[bytes, int]:
     def encode(picture: Image.Image, q: int, progressive: bool = False) -> bytes:
         return library.encode(
@@ -149,8 +155,8 @@ def _jpegli_encoded(
             picture.height,
             quality=q,
             progressive=progressive,
-            subsampled=subsampled,
-            adaptive=adaptive,
+            subsampled=options.subsampled,
+            adaptive=options.adaptive,
         )
 
     if quality is None:

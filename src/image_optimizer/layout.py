@@ -36,7 +36,6 @@ class Plan:
     name: str
     size: tuple[int, int]
     box: Box
-    progressive: bool
 
 
 def box_to_stored(box: Box, upright: tuple[int, int], orientation: int) -> Box:
@@ -93,7 +92,7 @@ def plan_renditions(upright: tuple[int, int], config: PipelineConfig) -> list[Pl
     width, height = upright
     whole: Box = (0.0, 0.0, float(width), float(height))
     main = fit_size(width, height, config.max_width, config.max_height or math.inf)
-    plans = [Plan(MAIN, main, whole, progressive=True)]
+    plans = [Plan(MAIN, main, whole)]
     for spec in config.thumbnails:
         plans.append(_thumbnail_plan(width, height, spec, whole))
     return plans
@@ -102,8 +101,8 @@ def plan_renditions(upright: tuple[int, int], config: PipelineConfig) -> list[Pl
 def _thumbnail_plan(width: int, height: int, spec: ThumbnailSpec, whole: Box) -> Plan:
     if spec.fit == "crop":
         box, size = crop_plan(width, height, spec.width, spec.height)
-        return Plan(spec.name, size, box, progressive=False)
-    return Plan(spec.name, fit_size(width, height, spec.width, spec.height), whole, progressive=False)
+        return Plan(spec.name, size, box)
+    return Plan(spec.name, fit_size(width, height, spec.width, spec.height), whole)
 
 
 def needed_scale(plans: list[Plan]) -> float:

@@ -16,13 +16,13 @@ import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, ParamSpec, TypeVar
 
 from PIL import Image
 
 from . import color, decode
-from .encode import THUMBNAIL_ADAPTIVE_QUANTIZATION, encode_extra, encode_jpeg, thumbnail_quality
+from .encode import MAIN_JPEG, THUMBNAIL_JPEG, JpegOptions, encode_extra, encode_jpeg, thumbnail_quality
 from .layout import Plan, box_to_stored, lay_out, needed_scale, orient, upright_size
 from .specs import PipelineConfig
 
@@ -187,17 +187,19 @@ def encode_all(
 ) -> list[Rendition]:
     """JPEG for each, then each extra format. The thumbnails show the main image's content, so their quality
     follows the one chosen for it rather than searching their own (`thumbnail_quality`, and encode.py's other
-    thumbnail rules). The main JPEG is encoded in this thread, beside the thumbnails' rendering and the siblings'
-    encoding on `pool` (by default, all in turn). `subsampled`: see encode_jpeg."""
+    thumbnail rules, THUMBNAIL_JPEG). The main JPEG is encoded in this thread, beside the thumbnails' rendering
+    and the siblings' encoding on `pool` (by default, all in turn). Not `subsampled`: 4:4:4 chroma for all."""
     pool = pool or Serial()
+    main_options, thumbnail_options = (
+        replace(options, subsampled=subsampled) for options in (MAIN_JPEG, THUMBNAIL_JPEG)
+    )
     main_plan, main = rendered.main
     # Submitted after the thumbnails' rendering, so no task waits on one queued behind it.
     siblings = [pool.submit(lambda fmt: encode_siblings(rendered.pictures, fmt), fmt) for fmt in config.extra_formats]
-    renditions = [encode(main, main_plan, config.quality, config, subsampled)]
+    renditions = [encode(main, main_plan.name, config.quality, config, main_options)]
     quality = thumbnail_quality(main, renditions[0].quality, fixed=config.quality, encoder=config.encoder)
     renditions += [
-        encode(picture, plan, quality, config, subsampled, adaptive=THUMBNAIL_ADAPTIVE_QUANTIZATION)
-        for plan, picture in rendered.thumbnails.result()
+        encode(picture, plan.name, quality, config, thumbnail_options) for plan, picture in rendered.thumbnails.result()
     ]
     for future in siblings:
         renditions += future.result()
@@ -218,7 +220,7 @@ def render_upright(
 ) -> Image.Image:
     """Resample in the stored orientation (plan mapped there), finish colour and alpha, then turn upright."""
     size = upright_size(*plan.size, orientation)
-    stored_plan = Plan(plan.name, size, box_to_stored(plan.box, upright, orientation), plan.progressive)
+    stored_plan = Plan(plan.name, size, box_to_stored(plan.box, upright, orientation))
     resampled = resize(image, stored_plan, scale)
     return orient(finish(resampled), orientation)
 
@@ -271,21 +273,9 @@ def resize(
 
 
 def encode(
-    image: Image.Image,
-    plan: Plan,
-    quality: int | None,
-    config: PipelineConfig,
-    subsampled: bool = True,
-    *,
-    adaptive: bool = True,
+    image: Image.Image, name: str, quality: int | None, config: PipelineConfig, options: JpegOptions
 ) -> Rendition:
     data, used = encode_jpeg(
-        image,
-        quality=quality,
-        target=config.quality_target,
-        encoder=config.encoder,
-        progressive=plan.progressive,
-        subsampled=subsampled,
-        adaptive=adaptive,
+        image, quality=quality, target=config.quality_target, encoder=config.encoder, options=options
     )
-    return Rendition(plan.name, data, image.width, image.height, quality=used)
+    return Rendition(name, data, image.width, image.height, quality=used)

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from image_optimizer import encode, jpegli
-from image_optimizer.encode import choose_quality, encode_extra, encode_jpeg, pillow_jpeg, psnr
+from image_optimizer.encode import JpegOptions, choose_quality, encode_extra, encode_jpeg, pillow_jpeg, psnr
 from tests.conftest import gradient
 from tests.jpeg_markers import metadata_markers, segments
 
@@ -55,7 +55,7 @@ def test_jpegli_is_the_default_encoder() -> None:
 
 def test_default_output_is_progressive_jpegli_without_metadata() -> None:
     image = photo_like()
-    data = encode_jpeg(image, quality=None, target=85, encoder="auto", progressive=False)[0]
+    data = encode_jpeg(image, quality=None, target=85, encoder="auto", options=JpegOptions(progressive=False))[0]
     markers = [marker for marker, _ in segments(data)]
     assert SOF_PROGRESSIVE in markers
     assert metadata_markers(data) == []
@@ -90,8 +90,8 @@ def test_chroma_is_4_2_0_unless_asked_for_4_4_4(encoder: str) -> None:
     """Sampling factors (component id, horizontal, vertical, table) as the decoder reads them back."""
     image = photo_like()
     chroma = [(2, 1, 1, 1), (3, 1, 1, 1)]
-    default, _ = encode_jpeg(image, quality=85, target=85, encoder=encoder, progressive=True)
-    full, _ = encode_jpeg(image, quality=85, target=85, encoder=encoder, progressive=True, subsampled=False)
+    default, _ = encode_jpeg(image, quality=85, target=85, encoder=encoder)
+    full, _ = encode_jpeg(image, quality=85, target=85, encoder=encoder, options=JpegOptions(subsampled=False))
     assert Image.open(io.BytesIO(default)).layer == [(1, 2, 2, 0), *chroma]
     assert Image.open(io.BytesIO(full)).layer == [(1, 1, 1, 0), *chroma]
     # the colour survives sharper: chroma error at full resolution drops
@@ -124,11 +124,11 @@ def test_adaptive_quantization_can_be_turned_off() -> None:
     image = photo_like()
     library = jpegli.load()
     assert library is not None
-    uniform, _ = encode_jpeg(image, quality=80, target=85, encoder="auto", progressive=True, adaptive=False)
+    uniform, _ = encode_jpeg(image, quality=80, target=85, encoder="auto", options=JpegOptions(adaptive=False))
     assert uniform == library.encode(
         image.tobytes(), image.width, image.height, quality=80, progressive=True, adaptive=False
     )
-    adaptive, _ = encode_jpeg(image, quality=80, target=85, encoder="auto", progressive=True)
+    adaptive, _ = encode_jpeg(image, quality=80, target=85, encoder="auto")
     assert uniform != adaptive
     assert psnr(image, uniform) > psnr(image, adaptive)
 
@@ -138,7 +138,10 @@ def test_fixed_quality_overrides_the_search() -> None:
     library = jpegli.load()
     assert library is not None
     expected = library.encode(image.tobytes(), image.width, image.height, quality=70, progressive=True)
-    assert encode_jpeg(image, quality=70, target=85, encoder="auto", progressive=False) == (expected, 70)
+    assert encode_jpeg(image, quality=70, target=85, encoder="auto", options=JpegOptions(progressive=False)) == (
+        expected,
+        70,
+    )
 
 
 def test_chosen_quality_is_the_lowest_that_keeps_within_the_slack() -> None:
@@ -194,7 +197,8 @@ def test_the_sample_keeps_one_band_in_every_stride_on_the_block_grid() -> None:
 def test_a_higher_target_gives_a_higher_quality() -> None:
     image = photo_like()
     sizes = [
-        len(encode_jpeg(image, quality=None, target=t, encoder="auto", progressive=False)[0]) for t in (70, 85, 92)
+        len(encode_jpeg(image, quality=None, target=t, encoder="auto", options=JpegOptions(progressive=False))[0])
+        for t in (70, 85, 92)
     ]
     assert sizes == sorted(sizes) and len(set(sizes)) == 3
 
@@ -210,13 +214,13 @@ def test_easy_and_hard_images_get_different_qualities() -> None:
 
 
 def test_flat_image_terminates_and_decodes() -> None:
-    data = encode_jpeg(flat(), quality=None, target=85, encoder="auto", progressive=True)[0]
+    data = encode_jpeg(flat(), quality=None, target=85, encoder="auto")[0]
     assert Image.open(io.BytesIO(data)).getpixel((10, 10)) == pytest.approx((120, 160, 200), abs=3)
 
 
 def test_pillow_encoder_setting_gives_libjpeg_turbo_output() -> None:
     image = photo_like()
-    assert encode_jpeg(image, quality=None, target=80, encoder="pillow", progressive=True) == (
+    assert encode_jpeg(image, quality=None, target=80, encoder="pillow") == (
         pillow_jpeg(image, 80, progressive=True),
         80,
     )
@@ -224,7 +228,7 @@ def test_pillow_encoder_setting_gives_libjpeg_turbo_output() -> None:
 
 def test_grayscale_goes_through_pillow_and_stays_one_channel() -> None:
     image = photo_like().convert("L")
-    data = encode_jpeg(image, quality=None, target=85, encoder="auto", progressive=True)[0]
+    data = encode_jpeg(image, quality=None, target=85, encoder="auto")[0]
     assert data == pillow_jpeg(image, 85, progressive=True)
     assert Image.open(io.BytesIO(data)).mode == "L"
 
@@ -234,12 +238,10 @@ def test_without_jpegli_pillow_encodes_at_the_target_quality() -> None:
     assert encode.jpegli() is None
     assert encode.jpeg_encoder("auto") == "pillow"
     image = photo_like()
-    assert encode_jpeg(image, quality=None, target=85, encoder="auto", progressive=True)[0] == pillow_jpeg(
-        image, 85, progressive=True
-    )
-    assert encode_jpeg(image, quality=60, target=85, encoder="auto", progressive=False)[0] == pillow_jpeg(
-        image, 60, progressive=False
-    )
+    assert encode_jpeg(image, quality=None, target=85, encoder="auto")[0] == pillow_jpeg(image, 85, progressive=True)
+    assert encode_jpeg(image, quality=60, target=85, encoder="auto", options=JpegOptions(progressive=False))[
+        0
+    ] == pillow_jpeg(image, 60, progressive=False)
 
 
 def test_jpegli_refusing_an_image_falls_back_to_pillow(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -251,16 +253,14 @@ def test_jpegli_refusing_an_image_falls_back_to_pillow(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(encode, "jpegli", lambda: Refusing())
     image = photo_like()
-    assert encode_jpeg(image, quality=None, target=85, encoder="auto", progressive=True)[0] == pillow_jpeg(
-        image, 85, progressive=True
-    )
+    assert encode_jpeg(image, quality=None, target=85, encoder="auto")[0] == pillow_jpeg(image, 85, progressive=True)
 
 
 def test_other_modes_are_refused() -> None:
     from image_optimizer.errors import CorruptImage
 
     with pytest.raises(CorruptImage, match="RGBA"):
-        encode_jpeg(Image.new("RGBA", (8, 8)), quality=None, target=85, encoder="auto", progressive=True)
+        encode_jpeg(Image.new("RGBA", (8, 8)), quality=None, target=85, encoder="auto")
 
 
 @pytest.mark.parametrize(("fmt", "pillow_format"), [("webp", "WEBP"), ("avif", "AVIF")])

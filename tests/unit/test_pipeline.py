@@ -319,7 +319,7 @@ def test_thumbnails_take_steps_below_the_main_quality_without_adaptive_quantizat
     adaptive: list[bool] = []
 
     def recording(image: Image.Image, **options: Any) -> tuple[bytes, int]:
-        adaptive.append(options["adaptive"])
+        adaptive.append(options["options"].adaptive)
         return encode.encode_jpeg(image, **options)
 
     monkeypatch.setattr(pipeline, "encode_jpeg", recording)

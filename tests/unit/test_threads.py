@@ -67,8 +67,8 @@ class Meeting:
         return wrapped
 
 
-def is_main(_image: Image.Image, plan: pipeline.Plan, *_: Any, **__: Any) -> bool:
-    return plan.name == MAIN
+def is_main(_image: Image.Image, name: str, *_: Any, **__: Any) -> bool:
+    return name == MAIN
 
 
 def test_thumbnails_are_rendered_while_the_main_image_is_encoded(monkeypatch: pytest.MonkeyPatch) -> None:
