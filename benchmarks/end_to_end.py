@@ -69,12 +69,8 @@ def _after_it_has_arrived(source: IO[bytes], config: PipelineConfig) -> pipeline
     return pipeline.optimize(source.read(), config)
 
 
-def _service(
-    client: Any, settings: Settings, max_parallel_writes: int = MAX_PARALLEL_WRITES, **options: Any
-) -> ImageService:
-    service = ImageService(S3Storage(client), settings, **options)
-    service.max_parallel_writes = max_parallel_writes
-    return service
+def _service(client: Any, settings: Settings, **options: Any) -> ImageService:
+    return ImageService(S3Storage(client), settings, **options)
 
 
 def _compare(client: Any, data: bytes, name: str, modes: dict[str, ImageService], reps: int) -> dict[str, float]:

@@ -38,19 +38,19 @@ STALE = "stale event: the key holds a newer upload with its own event"
 
 
 class ImageService:
-    max_parallel_writes = MAX_PARALLEL_WRITES  # benchmarks/end_to_end.py sets 1 on an instance to compare
-
     def __init__(
         self,
         storage: S3Storage,
         settings: Settings,
         optimizer: Optimizer = pipeline.optimize,
         publisher: EventPublisher | None = None,
+        max_parallel_writes: int = MAX_PARALLEL_WRITES,  # benchmarks/end_to_end.py compares 1
     ) -> None:
         self.storage = storage
         self.settings = settings
         self.optimizer = optimizer
         self.publisher = publisher
+        self.max_parallel_writes = max_parallel_writes
 
     @cached_property
     def fingerprint(self) -> str:
