@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics
 
@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 SERVICE = "image-optimizer"
 Handler = TypeVar("Handler", bound=Callable[..., Any])
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 # An ignored or skipped record publishes no metric; that is expected, not worth a warning per invocation.
 warnings.filterwarnings("ignore", message="No application metrics to publish")
@@ -44,3 +46,23 @@ def traced_handler(handler: Handler) -> Handler:
         return wrapped()(*args, **kwargs)
 
     return call  # type: ignore[return-value]
+
+
+def in_this_trace(function: Callable[_P, _T]) -> Callable[_P, _T]:
+    """`function`, to run on another thread inside the calling thread's current X-Ray segment or subsegment. The
+    SDK keeps that per thread: without this, the S3 calls of the service's writer threads would hang off the
+    invocation's segment instead of the handler's subsegment. Unchanged when this process traces nothing."""
+    if not get_tracer.cache_info().currsize or get_tracer().disabled:
+        return function
+    from aws_xray_sdk.core import xray_recorder
+
+    entity = xray_recorder.get_trace_entity()
+
+    def traced(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        xray_recorder.set_trace_entity(entity)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            xray_recorder.clear_trace_entities()
+
+    return traced

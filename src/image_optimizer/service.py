@@ -13,6 +13,7 @@ from typing import IO, Any, cast
 from . import pipeline, renderer
 from .errors import ImageRejected, ImageTooLarge
 from .objects import ObjectRef, Outcome, OutputInfo
+from .observability import in_this_trace
 from .provenance import Source, Verdict, config_fingerprint, judge, metadata_value
 from .settings import Settings
 from .specs import CONTENT_TYPES, MAIN, PipelineConfig, output_key
@@ -143,9 +144,10 @@ class ImageService:
             OutputInfo(r.name, self._output_key(ref.key, r.name, r.format), r.width, r.height, len(r.data), r.format)
             for r in result.renditions
         ]
+        write_one = in_this_trace(self._write_one)
         with ThreadPoolExecutor(max_workers=min(self.max_parallel_writes, len(outputs))) as pool:
             writes = [
-                pool.submit(self._write_one, ref.bucket, output.key, r.data, CONTENT_TYPES[r.format], source)
+                pool.submit(write_one, ref.bucket, output.key, r.data, CONTENT_TYPES[r.format], source)
                 for r, output in zip(result.renditions, outputs, strict=True)
             ]
         # Every write has ended here; the first failure in rendition order decides, as a sequential loop would.
