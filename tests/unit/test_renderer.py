@@ -52,3 +52,9 @@ def test_the_digest_changes_with_any_byte_of_the_code(tmp_path: Path) -> None:
     files[1].write_text("y = 2\n")
     renderer.files_digest.cache_clear()
     assert renderer.files_digest(tuple(files)) == before
+
+
+def test_an_unreadable_file_counts_by_name_and_stops_nothing(tmp_path: Path) -> None:
+    present, missing = tmp_path / "a.py", tmp_path / "b.py"
+    present.write_text("x = 1\n")
+    assert renderer.files_digest((present, missing)) != renderer.files_digest((present,))
