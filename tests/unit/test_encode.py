@@ -145,9 +145,8 @@ def test_fixed_quality_overrides_the_search() -> None:
 
 
 def test_chosen_quality_is_the_lowest_that_keeps_within_the_slack() -> None:
-    image = photo_like(480, 640)
+    image = photo_like()
     sample = encode.row_sample(image)
-    assert sample.height < image.height  # measured on the sample
     goal = psnr(sample, pillow_jpeg(sample, 85, progressive=False, optimize=False)) - encode.QUALITY_SLACK_DB
     tried: list[int] = []
 
@@ -178,19 +177,19 @@ def test_heavy_images_take_one_step_below_what_the_search_finds(
     assert chosen == choose_quality(image, pyjpegli_encode, 85) - heavy
 
 
-def test_the_sample_keeps_one_band_in_every_stride_on_the_block_grid() -> None:
-    image = photo_like(64, 700)
+def test_the_sample_keeps_every_other_band_on_the_block_grid() -> None:
+    image = photo_like(64, 300)
     sample = encode.row_sample(image)
     band = encode.SAMPLE_BAND
     assert band % 16 == 0  # whole 4:2:0 MCU rows: the sample's blocks are the image's blocks
-    tops = range(0, image.height - band + 1, encode.SAMPLE_STRIDE * band)
-    assert len(tops) >= encode.MIN_SAMPLE_BANDS and sample.size == (64, len(tops) * band)
+    tops = range(0, image.height - band + 1, 2 * band)
+    assert sample.size == (64, len(tops) * band)
     for index, top in enumerate(tops):
         assert (
             sample.crop((0, index * band, 64, (index + 1) * band)).tobytes()
             == image.crop((0, top, 64, top + band)).tobytes()
         )
-    small = photo_like(64, 400)
+    small = photo_like(64, 200)
     assert encode.row_sample(small) is small  # too few bands: measured whole
 
 
