@@ -63,7 +63,7 @@ AVIF_SPEED = 8
 class JpegOptions:
     """How a JPEG is written, apart from its quality."""
 
-    progressive: bool = True  # libjpeg-turbo only: jpegli always writes progressive scans (see jpegli.py)
+    progressive: bool = True  # libjpeg-turbo only: with jpegli every rendition is progressive (_jpegli_encoded)
     subsampled: bool = True  # 4:2:0 chroma; 4:4:4 when False (more bytes at every score, thumbnails too: README)
     adaptive: bool = True  # jpegli's adaptive quantization
 
@@ -97,22 +97,6 @@ def thumbnail_quality(main: Image.Image, main_quality: int | None, *, fixed: int
 def jpeg_encoder(requested: str) -> str:
     """What `encode_jpeg` uses for RGB images with JPEG_ENCODER=`requested`: `jpegli` or `pillow`."""
     return "jpegli" if requested == "auto" and jpegli() is not None else "pillow"
-
-
-def encoder_identity(requested: str) -> str:
-    """The JPEG encoder `requested` resolves to in this process, and its package version: `jpegli 0.3.2`."""
-    name = jpeg_encoder(requested)
-    return f"{name} {package_version('pyjpegli' if name == 'jpegli' else 'pillow')}"
-
-
-def package_version(distribution: str) -> str:
-    """An installed package's version, or "none"."""
-    from importlib import metadata  # here, not at import: the handler's cold start does not pay for it
-
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return "none"
 
 
 def encode_jpeg(

@@ -5,6 +5,7 @@ import: the cold start's init phase stays close to a bare `import boto3`."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import warnings
 from collections.abc import Callable
@@ -59,10 +60,14 @@ def in_this_trace(function: Callable[_P, _T]) -> Callable[_P, _T]:
     entity = xray_recorder.get_trace_entity()
 
     def traced(*args: _P.args, **kwargs: _P.kwargs) -> _T:
-        xray_recorder.set_trace_entity(entity)
+        try:
+            xray_recorder.set_trace_entity(entity)
+        except Exception:  # tracing must never fail the work: run it untraced
+            return function(*args, **kwargs)
         try:
             return function(*args, **kwargs)
         finally:
-            xray_recorder.clear_trace_entities()
+            with contextlib.suppress(Exception):
+                xray_recorder.clear_trace_entities()
 
     return traced

@@ -14,8 +14,8 @@ from .specs import PipelineConfig
 
 
 class Verdict(Enum):
-    WRITE = "write"  # nothing there, or renditions of an older upload (or of other settings)
-    SAME = "same"  # already written from this very upload with these settings: skip, bytes unchanged
+    WRITE = "write"  # nothing there, or renditions of an older upload (or of other settings or code)
+    SAME = "same"  # already written from this very upload with these settings and code: skip, bytes unchanged
     NEWER_EXISTS = "newer"  # a newer upload of the key owns the renditions: a stale event
 
 
@@ -26,7 +26,7 @@ class Source:
     version_id: str | None
     last_modified: str  # ISO 8601 from S3 (second resolution)
     sequencer: str | None  # from the event: orders the events of one key exactly, when present
-    config: str  # fingerprint of the settings that made the renditions
+    config: str  # fingerprint of the settings and code that made the renditions (config_fingerprint)
     current: bool = True  # the upload is still the object at its key (nothing newer replaced it)
 
     def metadata(self) -> dict[str, str]:
@@ -49,7 +49,7 @@ def metadata_value(text: str) -> str:
 
 
 def config_fingerprint(config: PipelineConfig, renderer: str) -> str:
-    """What made the renditions: the settings, and `renderer`, the code that ran them (pipeline.renderer_identity:
+    """What made the renditions: the settings, and `renderer`, the code that ran them (renderer.identity:
     the JPEG encoder that actually ran, since a process where jpegli could not load writes other bytes from the
     same settings; library versions; a digest of the rendering code). A fixed quality makes the quality target
     moot, so it is left out; so is the thread count (the same bytes, sooner)."""

@@ -8,14 +8,17 @@ from functools import lru_cache
 from pathlib import Path
 
 from .color import DEFAULT_CMYK_PROFILE
-from .encode import encoder_identity, package_version
+from .encode import jpeg_encoder
 from .specs import PipelineConfig
 
 # The code that decides a rendition's bytes: a retry after a deploy that changed any of it must not keep the
 # renditions the old code wrote beside the new code's. (Any change counts, comments too: a needless rewrite is
 # harmless, a mix is not.)
 RENDERING_MODULES = ("pipeline", "layout", "color", "decode", "encode", "jpegli")
-RENDERING_FILES = (*(Path(__file__).with_name(f"{name}.py") for name in RENDERING_MODULES), DEFAULT_CMYK_PROFILE)
+RENDERING_FILES = (
+    *(Path(__file__).with_name(f"{name}.py") for name in RENDERING_MODULES),
+    *sorted(DEFAULT_CMYK_PROFILE.parent.glob("*.icc")),  # the colour profiles shipped with the code
+)
 
 
 def identity(config: PipelineConfig) -> str:
@@ -28,14 +31,37 @@ def identity(config: PipelineConfig) -> str:
     )
 
 
+def encoder_identity(requested: str) -> str:
+    """The JPEG encoder `requested` resolves to in this process, and its package version: `jpegli 0.3.2`."""
+    name = jpeg_encoder(requested)
+    return f"{name} {package_version('pyjpegli' if name == 'jpegli' else 'pillow')}"
+
+
+def package_version(distribution: str) -> str:
+    """An installed package's version, or "none"."""
+    from importlib import metadata  # here, not at import: the handler's cold start does not pay for it
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "none"
+
+
 @lru_cache(maxsize=4)
 def files_digest(paths: tuple[Path, ...]) -> str:
-    """A file that cannot be read (a package shipped without its sources) counts by name: the fingerprint then
-    misses changes to it, but uploads are still processed."""
+    """A file that cannot be read (a package shipped without its sources) counts by its name, with a warning: the
+    fingerprint then misses changes to it, but uploads are still processed."""
     digest = hashlib.sha256()
     for path in paths:
         try:
             digest.update(path.read_bytes())
-        except OSError:
+        except OSError as error:
+            from .observability import logger
+
+            logger.warning(
+                "rendering code unreadable: a deploy changing it would not rewrite renditions on a retry",
+                path=str(path),
+                error=str(error),
+            )
             digest.update(f"unreadable {path.name}".encode())
     return digest.hexdigest()[:16]

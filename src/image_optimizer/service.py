@@ -47,6 +47,8 @@ class ImageService:
         publisher: EventPublisher | None = None,
         max_parallel_writes: int = MAX_PARALLEL_WRITES,  # benchmarks/end_to_end.py compares 1
     ) -> None:
+        if max_parallel_writes < 1:
+            raise ValueError(f"max_parallel_writes must be at least 1, not {max_parallel_writes}")
         self.storage = storage
         self.settings = settings
         self.optimizer = optimizer
@@ -55,7 +57,8 @@ class ImageService:
 
     @cached_property
     def fingerprint(self) -> str:
-        """Computed at the first write, not at the cold start: it loads the JPEG encoder to name it."""
+        """Computed at the first write, not at the cold start: it loads the JPEG encoder to name it, and reads the
+        rendering code and the libraries' versions (renderer.identity)."""
         return config_fingerprint(self.settings.pipeline, renderer.identity(self.settings.pipeline))
 
     def process(self, ref: ObjectRef) -> Outcome:

@@ -46,7 +46,8 @@ def test_they_load_when_needed(tmp_path: Path) -> None:
 
 
 def test_carrying_the_trace_to_a_writer_thread_costs_nothing_when_nothing_is_traced() -> None:
-    """The CLI and `make run` use the service without the handler's tracer: no X-Ray SDK import for them."""
+    """The service used without the handler's tracer (benchmarks/end_to_end.py, any other embedding): no X-Ray SDK
+    import for it."""
     code = (
         "from image_optimizer.observability import in_this_trace\n"
         "def write() -> None: ...\n"

@@ -147,6 +147,7 @@ def test_fixed_quality_overrides_the_search() -> None:
 def test_chosen_quality_is_the_lowest_that_keeps_within_the_slack() -> None:
     image = photo_like()
     sample = encode.row_sample(image)
+    assert sample.height < image.height  # measured on the sample
     goal = psnr(sample, pillow_jpeg(sample, 85, progressive=False, optimize=False)) - encode.QUALITY_SLACK_DB
     tried: list[int] = []
 

@@ -16,7 +16,7 @@ from image_optimizer.layout import _UPRIGHT
 from image_optimizer.pipeline import optimize
 from image_optimizer.specs import PipelineConfig, ThumbnailSpec
 from tests.conftest import gradient, jpeg_bytes, png_bytes
-from tests.jpeg_markers import metadata_markers
+from tests.jpeg_markers import metadata_markers, segments
 
 INVERSE = {Image.Transpose.ROTATE_90: Image.Transpose.ROTATE_270, Image.Transpose.ROTATE_270: Image.Transpose.ROTATE_90}
 
@@ -316,17 +316,18 @@ def test_extra_formats_follow_the_jpegs_at_the_same_sizes(monkeypatch: pytest.Mo
 def test_thumbnails_take_steps_below_the_main_quality_without_adaptive_quantization(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    adaptive: list[bool] = []
+    options: list[encode.JpegOptions] = []
 
-    def recording(image: Image.Image, **options: Any) -> tuple[bytes, int]:
-        adaptive.append(options["options"].adaptive)
-        return encode.encode_jpeg(image, **options)
+    def recording(image: Image.Image, **arguments: Any) -> tuple[bytes, int]:
+        options.append(arguments["options"])
+        return encode.encode_jpeg(image, **arguments)
 
     monkeypatch.setattr(pipeline, "encode_jpeg", recording)
     result = optimize(jpeg_bytes(gradient(1600, 1000)))
     main, *thumbnails = [rendition.quality for rendition in result.renditions]
     assert main is not None and thumbnails == [main - encode.THUMBNAIL_QUALITY_STEPS] * 2
-    assert adaptive == [True, False, False]  # main, thumb, small
+    assert [o.adaptive for o in options] == [True, False, False]  # main, thumb, small
+    assert options == [encode.MAIN_JPEG, encode.THUMBNAIL_JPEG, encode.THUMBNAIL_JPEG]
     # a fixed quality is fixed for all; libjpeg-turbo (the fallback, grayscale) keeps its one quality too
     fixed = optimize(jpeg_bytes(gradient(1600, 1000)), PipelineConfig(quality=70))
     assert {rendition.quality for rendition in fixed.renditions} == {70}
@@ -334,3 +335,12 @@ def test_thumbnails_take_steps_below_the_main_quality_without_adaptive_quantizat
     assert {rendition.quality for rendition in pillow.renditions} == {80}
     gray = optimize(jpeg_bytes(gradient(1600, 1000).convert("L")))
     assert {rendition.quality for rendition in gray.renditions} == {85}
+
+
+@pytest.mark.parametrize("encoder, thumbnail_frame", [("auto", 0xC2), ("pillow", 0xC0)])
+def test_the_main_jpeg_is_progressive_and_thumbnails_follow_the_encoder(encoder: str, thumbnail_frame: int) -> None:
+    """Start-of-frame markers: SOF2 progressive, SOF0 baseline. jpegli writes every rendition progressive;
+    libjpeg-turbo (JPEG_ENCODER=pillow) keeps the seed's baseline thumbnails."""
+    result = optimize(jpeg_bytes(gradient(1600, 1000)), PipelineConfig(encoder=encoder))
+    frames = [[m for m, _ in segments(r.data) if m in (0xC0, 0xC1, 0xC2)] for r in result.renditions]
+    assert frames == [[0xC2], [thumbnail_frame], [thumbnail_frame]]

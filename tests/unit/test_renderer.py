@@ -1,8 +1,7 @@
 import ast
 from pathlib import Path
 
-from image_optimizer import pipeline, renderer
-from image_optimizer.encode import encoder_identity
+from image_optimizer import color, pipeline, renderer
 from image_optimizer.specs import PipelineConfig
 
 PACKAGE = Path(pipeline.__file__).parent
@@ -30,11 +29,12 @@ def test_every_module_the_pipeline_runs_is_in_the_digest() -> None:
             pending += package_imports(module)
     assert reached - NOT_RENDERING == set(renderer.RENDERING_MODULES)
     assert all(path.is_file() for path in renderer.RENDERING_FILES)
+    assert color.DEFAULT_CMYK_PROFILE in renderer.RENDERING_FILES
 
 
 def test_the_identity_names_the_encoder_the_libraries_and_the_code() -> None:
     identity = renderer.identity(PipelineConfig())
-    assert identity.startswith(encoder_identity("auto") + " pillow ")
+    assert identity.startswith(renderer.encoder_identity("auto") + " pillow ")
     assert " pillow-heif " in identity
     assert identity.endswith(f" code {renderer.files_digest(renderer.RENDERING_FILES)}")
     assert renderer.identity(PipelineConfig(encoder="pillow")).startswith("pillow ")
@@ -55,6 +55,8 @@ def test_the_digest_changes_with_any_byte_of_the_code(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_file_counts_by_name_and_stops_nothing(tmp_path: Path) -> None:
-    present, missing = tmp_path / "a.py", tmp_path / "b.py"
+    present, missing, other = tmp_path / "a.py", tmp_path / "b.py", tmp_path / "c.py"
     present.write_text("x = 1\n")
-    assert renderer.files_digest((present, missing)) != renderer.files_digest((present,))
+    with_missing = renderer.files_digest((present, missing))
+    assert with_missing != renderer.files_digest((present,))
+    assert with_missing != renderer.files_digest((present, other))  # its name counts
