@@ -178,20 +178,63 @@ def test_heavy_images_take_one_step_below_what_the_search_finds(
     assert chosen == choose_quality(image, pyjpegli_encode, 85) - heavy
 
 
-def test_the_sample_keeps_every_other_band_on_the_block_grid() -> None:
-    image = photo_like(64, 300)
+@pytest.mark.parametrize("height, stride", [(300, 2), (500, 2), (1000, 4), (1125, 4)])
+def test_the_sample_keeps_bands_on_the_block_grid_from_top_to_bottom(height: int, stride: int) -> None:
+    """Every other band for a landscape main (750x500), one in four for a portrait one (750x1000): about
+    SAMPLE_ROWS rows either way."""
+    image = photo_like(64, height)
     sample = encode.row_sample(image)
     band = encode.SAMPLE_BAND
     assert band % 16 == 0  # whole 4:2:0 MCU rows: the sample's blocks are the image's blocks
-    tops = range(0, image.height - band + 1, 2 * band)
+    tops = range(0, image.height - band + 1, stride * band)
     assert sample.size == (64, len(tops) * band)
+    assert tops[-1] + band > height - stride * band  # down to the bottom
     for index, top in enumerate(tops):
         assert (
             sample.crop((0, index * band, 64, (index + 1) * band)).tobytes()
             == image.crop((0, top, 64, top + band)).tobytes()
         )
+
+
+def test_an_image_with_too_few_bands_is_measured_whole() -> None:
     small = photo_like(64, 200)
-    assert encode.row_sample(small) is small  # too few bands: measured whole
+    assert encode.row_sample(small) is small
+
+
+@pytest.mark.parametrize("db_per_step, answer", [(0.8, 91), (0.12, 89), (0.3, 84)])
+def test_the_search_follows_the_margins_to_the_lowest_passing_quality(
+    db_per_step: float, answer: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An encoder whose PSNR rises `db_per_step` per quality step and first reaches the goal at `answer`, whatever
+    DB_PER_STEP guesses: the search finds exactly that quality within MAX_PROBES (halving the interval after the
+    first step ran out of probes at 92 in the first case)."""
+    monkeypatch.setattr(encode, "HEAVY_BITS_PER_PIXEL", float("inf"))
+    image = photo_like()
+    sample = encode.row_sample(image)
+    goal = psnr(sample, pillow_jpeg(sample, 85, progressive=False, optimize=False)) - encode.QUALITY_SLACK_DB
+    noise = Image.effect_noise(sample.size, 80).convert("RGB")
+    error_db = psnr(sample, png(Image.blend(sample, noise, 1.0)))  # PSNR of the whole difference
+
+    def mixed(picture: Image.Image, quality: int) -> Image.Image:
+        # the error scales with the blend weight: PSNR is error_db - 20 log10(weight), linear in quality
+        weight = 10 ** ((error_db - goal - (quality - answer + 0.5) * db_per_step) / 20)
+        return Image.blend(picture, noise.resize(picture.size), weight)
+
+    tried: list[int] = []
+
+    def controlled(picture: Image.Image, quality: int) -> bytes:
+        tried.append(quality)
+        return png(mixed(picture, quality))
+
+    assert choose_quality(image, controlled, 85) == answer
+    assert psnr(sample, png(mixed(sample, answer))) >= goal > psnr(sample, png(mixed(sample, answer - 1)))
+    assert len(tried) <= encode.MAX_PROBES
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def test_a_higher_target_gives_a_higher_quality() -> None:
