@@ -27,6 +27,7 @@ from benchmarks.baselines import CONFIG, SHAPES, VARIANTS
 from benchmarks.quality import ScoreCache, score_all
 from image_optimizer import decode
 from image_optimizer.local import IMAGE_SUFFIXES
+from image_optimizer.settings import LAMBDA_MB_PER_VCPU
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("CORPUS_DIR", ROOT.parent / "shared" / "corpus"))
@@ -216,13 +217,12 @@ def print_reads(reads: dict[str, Any]) -> None:
 ARM64_USD_PER_GB_SECOND = 0.0000133334
 USD_PER_MILLION_REQUESTS = 0.20
 MEMORY_MB = 1024
-FULL_VCPU_MB = 1769  # Lambda gives one full vCPU at 1769 MB; CPU share scales with memory below that
 
 
 def lambda_cost_per_million(cpu_ms_on_one_core: float) -> dict[str, float]:
     """Compute cost only (no S3 requests, no transfer): the measured single-core time stretched to the CPU
     share of a 1024 MB function. S3 round trips add wall time too; they are not in this figure."""
-    billed_seconds = cpu_ms_on_one_core / 1000 * FULL_VCPU_MB / MEMORY_MB
+    billed_seconds = cpu_ms_on_one_core / 1000 * LAMBDA_MB_PER_VCPU / MEMORY_MB  # its CPU share at MEMORY_MB
     compute = billed_seconds * MEMORY_MB / 1024 * ARM64_USD_PER_GB_SECOND * 1_000_000
     return {
         "billed_ms_per_upload": round(billed_seconds * 1000, 1),

@@ -20,17 +20,17 @@ from typing import Any
 from benchmarks.baselines import CONFIG, QUALITY, SHAPES, seed
 from benchmarks.quality import ScoreCache, score_all
 from image_optimizer import pipeline
+from image_optimizer.encode import MAIN_JPEG, THUMBNAIL_JPEG
 
 
 def _jpegs(config_changes: dict[str, Any], *, subsampled: bool = True) -> Callable[[pipeline.Rendered], list[bytes]]:
     config = replace(CONFIG, **config_changes)
-    return lambda rendered: [
-        rendition.data for rendition in pipeline.encode_all(rendered, config, subsampled=subsampled)
-    ]
+    jpeg = (replace(MAIN_JPEG, subsampled=subsampled), replace(THUMBNAIL_JPEG, subsampled=subsampled))
+    return lambda rendered: [rendition.data for rendition in pipeline.encode_all(rendered, config, jpeg=jpeg)]
 
 
 def _extra(fmt: str) -> Callable[[pipeline.Rendered], list[bytes]]:
-    return lambda rendered: [sibling.data for sibling in pipeline.encode_siblings(rendered.pictures, fmt)]
+    return lambda rendered: [sibling.data for sibling in pipeline.encode_siblings(rendered, fmt)]
 
 
 DEFAULT = "ours (per-image quality)"

@@ -101,7 +101,8 @@ def _register_heif() -> None:
 def open_image(data: bytes | IO[bytes], *, max_pixels: int) -> Decoded:
     """Parse the header with the one decoder the content allows and check the pixel limit before decoding.
     `data` may be a seekable file still being received: for JPEG, PNG, GIF, TIFF and BMP only the header is read
-    here and the pixels in load(), as they arrive; the WebP, HEIF and AVIF openers read the whole file first."""
+    here and the pixels in load(), as they arrive (a TIFF whose directory sits at its end is received nearly
+    whole here); the WebP, HEIF and AVIF openers read the whole file first."""
     stream = io.BytesIO(data) if isinstance(data, bytes) else data
     kind = sniff_format(stream.read(SNIFF_BYTES))
     stream.seek(0)

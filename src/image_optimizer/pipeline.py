@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import IO, ParamSpec, TypeVar
 
 from PIL import Image
@@ -111,11 +111,6 @@ class Rendered:
     format: str
     upright: tuple[int, int]
 
-    @property
-    def pictures(self) -> list[Picture]:
-        """Main first, then the thumbnails (once they are rendered)."""
-        return [self.main, *self.thumbnails.result()]
-
 
 def render(data: bytes | IO[bytes], config: PipelineConfig, pool: Executor | None = None) -> Rendered:
     """Decode, then every rendition's pixels; the thumbnails are rendered on `pool` (by default, at once)."""
@@ -134,8 +129,9 @@ def render(data: bytes | IO[bytes], config: PipelineConfig, pool: Executor | Non
     layout = early or lay_out(decoded, image, config)
     orientation, upright, plans = layout.orientation, layout.upright, layout.plans
     image = color.to_8bit(image)
-    image, factor = shrink(image, plans, upright, orientation)
-    scale = working_scale(image, upright_size(*upright, orientation), (reduction[0], reduction[1] * factor))
+    stored = (decoded.width, decoded.height)  # the source's pixels as stored, before EXIF orientation
+    image, factor = shrink(image, stored, needed_scale(plans))
+    scale = working_scale(image, stored, (reduction[0], reduction[1] * factor))
     image.info = {}  # nothing from the source (EXIF, XMP, comments, ICC) may reach an output
 
     def finish(resampled: Image.Image) -> Image.Image:
@@ -183,19 +179,21 @@ def render_all(
 
 
 def encode_all(
-    rendered: Rendered, config: PipelineConfig, *, subsampled: bool = True, pool: Executor | None = None
+    rendered: Rendered,
+    config: PipelineConfig,
+    *,
+    jpeg: tuple[JpegOptions, JpegOptions] = (MAIN_JPEG, THUMBNAIL_JPEG),
+    pool: Executor | None = None,
 ) -> list[Rendition]:
     """JPEG for each, then each extra format. The thumbnails show the main image's content, so their quality
     follows the one chosen for it rather than searching their own (`thumbnail_quality`, and encode.py's other
-    thumbnail rules, THUMBNAIL_JPEG). The main JPEG is encoded in this thread, beside the thumbnails' rendering
-    and the siblings' encoding on `pool` (by default, all in turn). Not `subsampled`: 4:4:4 chroma for all."""
+    thumbnail rules). The main JPEG is encoded in this thread, beside the thumbnails' rendering and the siblings'
+    encoding on `pool` (by default, all in turn). `jpeg`: how the main JPEG and the thumbnails are written."""
     pool = pool or Serial()
-    main_options, thumbnail_options = (
-        replace(options, subsampled=subsampled) for options in (MAIN_JPEG, THUMBNAIL_JPEG)
-    )
+    main_options, thumbnail_options = jpeg
     main_plan, main = rendered.main
     # Submitted after the thumbnails' rendering, so no task waits on one queued behind it.
-    siblings = [pool.submit(lambda fmt: encode_siblings(rendered.pictures, fmt), fmt) for fmt in config.extra_formats]
+    siblings = [pool.submit(encode_siblings, rendered, fmt) for fmt in config.extra_formats]
     renditions = [encode(main, main_plan.name, config.quality, config, main_options)]
     quality = thumbnail_quality(main, renditions[0].quality, fixed=config.quality, encoder=config.encoder)
     renditions += [
@@ -206,13 +204,15 @@ def encode_all(
     return renditions
 
 
-def encode_siblings(pictures: list[Picture], fmt: str) -> list[Rendition]:
-    """The `fmt` (WebP, AVIF) sibling of each rendition: the main image's first, at the main quality, then the
-    thumbnails' at the thumbnail quality."""
-    return [
-        Rendition(plan.name, encode_extra(picture, fmt, thumbnail=index > 0), picture.width, picture.height, fmt)
-        for index, (plan, picture) in enumerate(pictures)
-    ]
+def encode_siblings(rendered: Rendered, fmt: str) -> list[Rendition]:
+    """The `fmt` (WebP, AVIF) sibling of each rendition: the main image's first, at the main quality (without
+    waiting for the thumbnails, which may still be rendering), then the thumbnails' at the thumbnail quality."""
+
+    def sibling(plan: Plan, picture: Image.Image, *, thumbnail: bool) -> Rendition:
+        return Rendition(plan.name, encode_extra(picture, fmt, thumbnail=thumbnail), picture.width, picture.height, fmt)
+
+    main = sibling(*rendered.main, thumbnail=False)
+    return [main, *(sibling(plan, picture, thumbnail=True) for plan, picture in rendered.thumbnails.result())]
 
 
 def render_upright(
@@ -238,13 +238,10 @@ def draft(image: Image.Image, scale: float) -> Reduction:
     return 1, 1
 
 
-def shrink(
-    image: Image.Image, plans: list[Plan], upright: tuple[int, int], orientation: int
-) -> tuple[Image.Image, int]:
-    """Box-reduce by an integer factor while every rendition keeps >= REDUCE_GAP x its pixels, so the
-    final Lanczos stays exact-looking and colour conversion works on far fewer pixels (premultiplied for alpha)."""
-    stored = upright_size(*upright, orientation)
-    needed = needed_scale(plans)
+def shrink(image: Image.Image, stored: tuple[int, int], needed: float) -> tuple[Image.Image, int]:
+    """Box-reduce by an integer factor while every rendition keeps >= REDUCE_GAP x its pixels (`needed`: the
+    largest output/source ratio; `stored`: the source's size as stored), so the final Lanczos stays exact-looking
+    and colour conversion works on far fewer pixels (premultiplied for alpha)."""
     factor = int(min(image.width / (stored[0] * needed), image.height / (stored[1] * needed)) / REDUCE_GAP)
     return (image.reduce(factor), factor) if factor >= 2 else (image, 1)
 

@@ -4,7 +4,6 @@ decides whether renditions already written may stay."""
 from __future__ import annotations
 
 import hashlib
-from functools import lru_cache
 from pathlib import Path
 
 from .color import DEFAULT_CMYK_PROFILE
@@ -15,19 +14,22 @@ from .specs import PipelineConfig
 # renditions the old code wrote beside the new code's. (Any change counts, comments too: a needless rewrite is
 # harmless, a mix is not.)
 RENDERING_MODULES = ("pipeline", "layout", "color", "decode", "encode", "jpegli")
-RENDERING_FILES = (
-    *(Path(__file__).with_name(f"{name}.py") for name in RENDERING_MODULES),
-    *sorted(DEFAULT_CMYK_PROFILE.parent.glob("*.icc")),  # the colour profiles shipped with the code
-)
+
+
+def rendering_files() -> tuple[Path, ...]:
+    """The rendering modules' sources and the colour profiles shipped with them (listed when asked for, not at the
+    cold start)."""
+    modules = (Path(__file__).with_name(f"{name}.py") for name in RENDERING_MODULES)
+    return (*modules, *sorted(DEFAULT_CMYK_PROFILE.parent.glob("*.icc")))
 
 
 def identity(config: PipelineConfig) -> str:
     """What besides the settings decides the bytes: the JPEG encoder this config runs, with its version (a process
     where jpegli cannot load writes other bytes), Pillow's and pillow-heif's versions, and a digest of
-    RENDERING_FILES. For example "jpegli 0.3.2 pillow 13.0.0 pillow-heif 1.8.1 code b4080081a6ba33b0"."""
+    rendering_files(). Computed once per process (ImageService.fingerprint). For example "jpegli 0.3.2 pillow 13.0.0 pillow-heif 1.8.1 code b4080081a6ba33b0"."""
     return (
         f"{encoder_identity(config.encoder)} pillow {package_version('pillow')} pillow-heif {package_version('pillow-heif')}"
-        f" code {files_digest(RENDERING_FILES)}"
+        f" code {files_digest(rendering_files())}"
     )
 
 
@@ -47,7 +49,6 @@ def package_version(distribution: str) -> str:
         return "none"
 
 
-@lru_cache(maxsize=4)
 def files_digest(paths: tuple[Path, ...]) -> str:
     """A file that cannot be read (a package shipped without its sources) counts by its name, with a warning: the
     fingerprint then misses changes to it, but uploads are still processed."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -187,7 +188,8 @@ SETTINGS: tuple[Setting, ...] = (
         "auto",
         f"auto or an integer 1-{MAX_THREADS}",
         "threads rendering and encoding one upload at once; auto: the vCPUs the function gets (on Lambda, its"
-        " memory / 1,769 MB, so 1 below 2,654 MB); the outputs are the same at any count",
+        f" memory / {LAMBDA_MB_PER_VCPU:,} MB, so 1 below {math.ceil(LAMBDA_MB_PER_VCPU * 1.5):,} MB); the outputs are"
+        " the same at any count",
         _threads,
     ),
     Setting(

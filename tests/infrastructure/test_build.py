@@ -154,7 +154,7 @@ def test_import_built_artifacts_with_python312(builds):
         "data, quality = encode.encode_jpeg(image, quality=None, target=85, encoder='auto')\n"
         "assert b'\\xff\\xc2' in data[:1000] and PIL.Image.open(__import__('io').BytesIO(data)).size == (256, 256)\n"
         "from image_optimizer import renderer\n"  # the fingerprint's digest reads the shipped rendering code
-        "assert all(p.is_file() and str(p).startswith(sys.argv[2]) for p in renderer.RENDERING_FILES)\n"
+        "assert all(p.is_file() and str(p).startswith(sys.argv[2]) for p in renderer.rendering_files())\n"
         "assert ' code ' in renderer.identity(image_optimizer.handler.get_settings().pipeline)\n"
         "print(PIL.__version__, pillow_heif.__version__, quality)\n"
     )

@@ -21,7 +21,7 @@ from infra_helpers import (
     venv_tool,
 )
 
-from image_optimizer.settings import SETTINGS
+from image_optimizer.settings import MAX_THREADS, SETTINGS
 
 # Every setting the function reads, with the default settings.py declares: one source of truth.
 EXPECTED_ENV_DEFAULTS = {setting.name: setting.default for setting in SETTINGS} | {"EVENT_BUS_NAME": ""}
@@ -90,6 +90,10 @@ def test_globals(template):
         formats.fullmatch(value) for value in ("webp,webp", "avif,avif", "jxl", "webp,")
     )  # cold-start errors
     assert "JpegQuality" not in params  # renamed: upgraded stacks would re-send their old fixed 85
+    threads = re.compile(params["PipelineThreads"]["AllowedPattern"])
+    accepted = ["auto", *map(str, range(1, MAX_THREADS + 1))]
+    assert [value for value in ("0", str(MAX_THREADS + 1), "10", "Auto", "") if threads.fullmatch(value)] == []
+    assert all(threads.fullmatch(value) for value in accepted)
 
 
 def test_function_environment_defaults(render):

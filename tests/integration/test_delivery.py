@@ -199,18 +199,17 @@ def test_a_retry_after_a_deploy_that_changed_the_rendering_code_rewrites_every_r
 ) -> None:
     """As above, but a deploy changed the code that renders between the two attempts: the renditions already
     there are the old code's, so the retry rewrites them all rather than leave them beside the new code's."""
-    code = tuple(tmp_path / path.name for path in renderer.RENDERING_FILES)
-    for copy, path in zip(code, renderer.RENDERING_FILES, strict=True):
+    code = tuple(tmp_path / path.name for path in renderer.rendering_files())
+    for copy, path in zip(code, renderer.rendering_files(), strict=True):
         copy.write_bytes(path.read_bytes())
-    monkeypatch.setattr(renderer, "RENDERING_FILES", code)
+    monkeypatch.setattr(renderer, "rendering_files", lambda: code)
     event = put(s3, "incoming/part.png", png_bytes(gradient(800, 600)))
     write_all_but_small(s3, context, event)
     first = {key: s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]["pipeline"] for key in keys(s3, "media/")}
 
     with code[0].open("a") as module:
         module.write("# the next release\n")
-    renderer.files_digest.cache_clear()  # the new release's first process
-    handler.get_service.cache_clear()
+    handler.get_service.cache_clear()  # the new release's first process
     written = retry_recording_writes(event, context)
     assert sorted(written) == ["media/part.jpg", "media/part_small.jpg", "media/part_thumb.jpg"]
     now = {key: s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]["pipeline"] for key in written}

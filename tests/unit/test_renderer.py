@@ -28,15 +28,15 @@ def test_every_module_the_pipeline_runs_is_in_the_digest() -> None:
             reached.add(module)
             pending += package_imports(module)
     assert reached - NOT_RENDERING == set(renderer.RENDERING_MODULES)
-    assert all(path.is_file() for path in renderer.RENDERING_FILES)
-    assert color.DEFAULT_CMYK_PROFILE in renderer.RENDERING_FILES
+    assert all(path.is_file() for path in renderer.rendering_files())
+    assert color.DEFAULT_CMYK_PROFILE in renderer.rendering_files()
 
 
 def test_the_identity_names_the_encoder_the_libraries_and_the_code() -> None:
     identity = renderer.identity(PipelineConfig())
     assert identity.startswith(renderer.encoder_identity("auto") + " pillow ")
     assert " pillow-heif " in identity
-    assert identity.endswith(f" code {renderer.files_digest(renderer.RENDERING_FILES)}")
+    assert identity.endswith(f" code {renderer.files_digest(renderer.rendering_files())}")
     assert renderer.identity(PipelineConfig(encoder="pillow")).startswith("pillow ")
 
 
@@ -47,10 +47,8 @@ def test_the_digest_changes_with_any_byte_of_the_code(tmp_path: Path) -> None:
         files[-1].write_text(text)
     before = renderer.files_digest(tuple(files))
     files[1].write_text("y = 3\n")
-    renderer.files_digest.cache_clear()
     assert renderer.files_digest(tuple(files)) != before
     files[1].write_text("y = 2\n")
-    renderer.files_digest.cache_clear()
     assert renderer.files_digest(tuple(files)) == before
 
 

@@ -89,6 +89,16 @@ def test_siblings_are_encoded_while_the_main_jpeg_is(monkeypatch: pytest.MonkeyP
     assert len(meeting.threads) == 2
 
 
+def test_the_main_images_sibling_does_not_wait_for_the_thumbnails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three threads: the main image's WebP is encoded while the thumbnails are still being resampled."""
+    meeting = Meeting()
+    main_sibling = meeting.wrap(pipeline.encode_extra, lambda image, fmt, *, thumbnail: not thumbnail)
+    monkeypatch.setattr(pipeline, "encode_extra", main_sibling)
+    monkeypatch.setattr(pipeline, "resize", meeting.wrap(pipeline.resize, lambda i, plan, *_: plan.name != MAIN))
+    pipeline.optimize(jpeg_bytes(gradient(1600, 1000)), PipelineConfig(threads=3, extra_formats=("webp",)))
+    assert len(meeting.threads) == 2
+
+
 def test_one_thread_does_everything_in_turn_on_the_callers_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, int]] = []
 
