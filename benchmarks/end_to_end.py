@@ -73,12 +73,16 @@ def _service(client: Any, settings: Settings, **options: Any) -> ImageService:
     return ImageService(S3Storage(client), settings, **options)
 
 
-def _compare(client: Any, data: bytes, name: str, modes: dict[str, ImageService], reps: int) -> dict[str, float]:
-    """Median ms per upload through each mode's service, interleaved so drift hits them alike."""
+def _compare(
+    client: Any, data: bytes, name: str, modes: dict[str, ImageService], reps: int, phase: str
+) -> dict[str, float]:
+    """Median ms per upload through each mode's service, interleaved so drift hits them alike. Every upload has
+    a key of its own (`phase`, round, mode): a key used before would find its renditions already there and cost
+    extra requests (a refused conditional PUT, a HEAD), which one phase must not leave to the next."""
     times: dict[str, list[float]] = {mode: [] for mode in modes}
     for rep in range(reps + 1):  # the first round warms up
         for mode, service in modes.items():
-            key = f"incoming/{rep}/{len(times[mode])}-{mode.replace(' ', '-')}/{name}"
+            key = f"incoming/{phase}/{rep}/{mode.replace(' ', '-')}/{name}"
             client.put_object(Bucket=BUCKET, Key=key, Body=data)
             started = time.perf_counter()
             outcome = service.process(ObjectRef(BUCKET, key))
@@ -104,10 +108,11 @@ def measure(image: Path, reps: int) -> dict[str, Any]:
         client = make_s3_client(endpoint)
         client.create_bucket(Bucket=BUCKET)
         client.meta.events.register("before-send.s3", lambda **_: time.sleep(ROUND_TRIP_MS / 1000))
-        for config, environ in CONFIGS.items():
+        for index, (config, environ) in enumerate(CONFIGS.items()):
             settings = load_settings(environ)
             writers = {mode: _service(client, settings, max_parallel_writes=n) for mode, n in WRITE_MODES.items()}
-            writes["configs"][config] = _with_ratio(_compare(client, data, image.name, writers, reps))
+            medians = _compare(client, data, image.name, writers, reps, f"writes-{index}")
+            writes["configs"][config] = _with_ratio(medians)
         default = load_settings(CONFIGS["default (3 renditions)"])
         readers = {
             "decoded as it arrives": _service(client, default),
@@ -116,7 +121,8 @@ def measure(image: Path, reps: int) -> dict[str, Any]:
         for bandwidth in BANDWIDTHS_MB_S:
             slow_down = _arriving_at(bandwidth * 1e6)
             client.meta.events.register("after-call.s3.GetObject", slow_down)
-            reads["bandwidths"][f"{bandwidth} MB/s"] = _with_ratio(_compare(client, data, image.name, readers, reps))
+            medians = _compare(client, data, image.name, readers, reps, f"reads-{bandwidth}")
+            reads["bandwidths"][f"{bandwidth} MB/s"] = _with_ratio(medians)
             client.meta.events.unregister("after-call.s3.GetObject", slow_down)
     return {"writes": writes, "reads": reads}
 

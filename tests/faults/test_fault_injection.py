@@ -216,40 +216,37 @@ def test_fault(case: Case, rig: Rig, context: Any) -> None:
 
 # --- body faults on GetObject: headers arrive, the body does not. botocore cannot retry these (its retry loop
 # returned already), so the invocation must fail and leave the original, never quarantine a "truncated image".
+UPLOADS = {  # name -> (the upload, the end it reaches once its download works)
+    "jpeg": (lambda: jpeg_bytes(gradient(640, 480), quality=90), "processed"),
+    "png": (lambda: png_bytes(gradient(640, 480)), "processed"),
+    # decoding rejects a text file from its first bytes; the rest must still arrive before it is quarantined
+    "text": (lambda: b"Not an image, only text.\n" * 10_000, "quarantined"),
+}
+
+
 @pytest.mark.parametrize("kind", ["truncated_body", "body_reset"])
-@pytest.mark.parametrize("image", ["jpeg", "png"])
+@pytest.mark.parametrize("image", UPLOADS)
 def test_broken_download_is_transient_not_a_corrupt_image(kind: str, image: str, rig: Rig, context: Any) -> None:
+    """An upload is judged only once received whole: a broken download fails the invocation, whatever the bytes
+    that did arrive would say, and the retry reaches the upload's own end."""
     s3, wire = rig.s3, rig.wire
-    data = jpeg_bytes(gradient(640, 480), quality=90) if image == "jpeg" else png_bytes(gradient(640, 480))
-    item = upload(s3, f"incoming/body/{kind}.{image}", data, "processed")
+    make, end = UPLOADS[image]
+    item = upload(s3, f"incoming/body/{kind}.{image}", make(), end)
     wire.arm(Fault("GetObject", 1, kind, "once"))
     with pytest.raises(handler.RecordsFailed):
         handler.lambda_handler(item.event, context)
     wire.disarm()
     assert [a.injected for a in wire.attempts_of("GetObject", 1)] == [kind]
     assert audit(s3, item).state == "pending"
-    assert wire.applied("CopyObject") == [] and wire.applied("PutObject") == []  # not quarantined, nothing written
+    # not quarantined, nothing written, nothing deleted
+    assert wire.applied("CopyObject") == wire.applied("PutObject") == wire.applied("DeleteObject") == []
     [again] = handler.lambda_handler(item.event, context)["results"]
-    assert again["status"] == "processed"
-    assert bucket_audit(s3, [item])[1] == {"processed": 1}
-
-
-@pytest.mark.parametrize("kind", ["truncated_body", "body_reset"])
-def test_a_bad_upload_is_judged_only_once_received_whole(kind: str, rig: Rig, context: Any) -> None:
-    """Decoding reads the body as it arrives and rejects a text file from its first bytes; the rest must still
-    arrive before the upload is quarantined, so a broken download fails the invocation instead."""
-    s3, wire = rig.s3, rig.wire
-    item = upload(s3, f"incoming/body/{kind}.jpg", b"Not an image, only text.\n" * 10_000, "quarantined")
-    wire.arm(Fault("GetObject", 1, kind, "once"))
-    with pytest.raises(handler.RecordsFailed):
-        handler.lambda_handler(item.event, context)
-    wire.disarm()
-    assert audit(s3, item).state == "pending"
-    assert wire.applied("CopyObject") == [] and wire.applied("DeleteObject") == []
-    [again] = handler.lambda_handler(item.event, context)["results"]
-    assert again["status"] == "rejected" and again["error_kind"] == "unsupported_format"
+    if end == "quarantined":
+        assert again["status"] == "rejected" and again["error_kind"] == "unsupported_format"
+    else:
+        assert again["status"] == "processed"
     assert again["bytes_in"] == len(item.data)
-    assert bucket_audit(s3, [item])[1] == {"quarantined": 1}
+    assert bucket_audit(s3, [item])[1] == {end: 1}
 
 
 # --- permanent image errors: no botocore retry, no failed invocation (so no Lambda retry), one call each

@@ -14,17 +14,17 @@ from tests.conftest import BUCKET, gradient, jpeg_bytes, keys, png_bytes
 from tests.integration.test_handler import put, s3_event
 
 
-def get_fails_for(failing_key: str, error: Exception) -> Any:
+def open_fails_for(failing_key: str, error: Exception) -> Any:
     """The service's GetObject raises `error` for one key (a transient S3 failure) and works for the rest."""
     service = handler.get_service()
     real_open = service.storage.open
 
-    def get(bucket: str, key: str, **kwargs: Any) -> Any:
+    def opening(bucket: str, key: str, **kwargs: Any) -> Any:
         if key == failing_key:
             raise error
         return real_open(bucket, key, **kwargs)
 
-    return mock.patch.object(service.storage, "open", side_effect=get)
+    return mock.patch.object(service.storage, "open", side_effect=opening)
 
 
 def sqs_event(*bodies: str) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def test_sqs_batch_reports_only_the_failed_message(s3: Any, context: Any) -> Non
     bad_image = put(s3, "incoming/b.jpg", b"not an image at all")
     flaky = put(s3, "incoming/c.png", png_bytes(gradient(300, 300)))
     event = sqs_event(json.dumps(good), json.dumps(bad_image), json.dumps(flaky), "{not json")
-    with get_fails_for("incoming/c.png", ConnectionError("S3 went away")):
+    with open_fails_for("incoming/c.png", ConnectionError("S3 went away")):
         response = handler.lambda_handler(event, context)
     # The transient failure and the unreadable message come back (then go to the DLQ); the rest succeeded.
     assert response == {"batchItemFailures": [{"itemIdentifier": "m2"}, {"itemIdentifier": "m3"}]}
@@ -97,7 +97,7 @@ def test_batch_operations_answer_per_task(
     s3.put_object(Bucket=BUCKET, Key="incoming/flaky.jpg", Body=jpeg_bytes(gradient(90, 60)))
     # S3 Batch Operations sends one task per invocation.
     codes, metrics = [], []
-    with get_fails_for("incoming/flaky.jpg", TimeoutError("read timed out")):
+    with open_fails_for("incoming/flaky.jpg", TimeoutError("read timed out")):
         for key in ("incoming/old+photo.jpg", "incoming/notes.jpg", "incoming/flaky.jpg", "media/x.jpg"):
             response = handler.lambda_handler(batch_event(version, key), context)
             assert response["invocationSchemaVersion"] == version and response["invocationId"] == "inv"

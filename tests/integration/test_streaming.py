@@ -3,6 +3,7 @@ the download and the decode overlap. The outputs are those of the same bytes rea
 
 from __future__ import annotations
 
+import functools
 import io
 from typing import Any
 
@@ -13,9 +14,9 @@ from PIL import Image
 from image_optimizer import decode, handler
 from image_optimizer.download import Download, ReadFailed
 from image_optimizer.pipeline import optimize
+from tests.bodies import download_of
 from tests.conftest import SAMPLES_DIR, jpeg_bytes, png_bytes
 from tests.integration.test_handler import put
-from tests.unit.test_download import download_of
 
 
 def noise(width: int, height: int) -> Image.Image:
@@ -32,6 +33,7 @@ def test_a_file_still_arriving_gives_the_renditions_of_its_bytes(name: str) -> N
     assert (streamed.source_format, streamed.source_width) == (whole.source_format, whole.source_width)
 
 
+@functools.cache
 def in_format(fmt: str) -> bytes:
     """A file of a few hundred KB in `fmt`: a download can break off well past its header."""
     if fmt == "heic":

@@ -5,7 +5,6 @@ process-wide."""
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import socket
@@ -27,21 +26,17 @@ os.environ.pop("POWERTOOLS_TRACE_DISABLED", None)
 
 from moto import mock_aws  # noqa: E402
 
-from tests.conftest import FakeContext, gradient  # noqa: E402
+from tests.conftest import BUCKET, FakeContext, gradient, jpeg_bytes  # noqa: E402
 from tests.integration.test_handler import put  # noqa: E402
 
 with mock_aws():
     import boto3
 
-    from tests.conftest import BUCKET
-
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket=BUCKET)
-    buffer = io.BytesIO()
-    gradient(1200, 800).save(buffer, "JPEG")
     from image_optimizer import handler
 
-    result: Any = handler.lambda_handler(put(s3, "incoming/traced.jpg", buffer.getvalue()), FakeContext())
+    result: Any = handler.lambda_handler(put(s3, "incoming/traced.jpg", jpeg_bytes(gradient(1200, 800))), FakeContext())
 # The SDK sends each document as it closes, before the handler returns: they are all queued at the socket.
 daemon.setblocking(False)
 received: list[bytes] = []

@@ -2,45 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from image_optimizer.download import Download, ReadFailed
 from image_optimizer.storage import BODY_READ_ERRORS
-
-
-class Body:
-    """A body that hands out what is asked (at most `chunk` bytes a read) and records how much it gave."""
-
-    def __init__(self, data: bytes, *, chunk: int = 1 << 30, fail_after: int | None = None) -> None:
-        self.data, self.chunk, self.fail_after = data, chunk, fail_after
-        self.given = 0
-        self.reads = 0
-        self.closed = False
-
-    def read(self, amount: int = -1) -> bytes:
-        self.reads += 1
-        if self.fail_after is not None and self.given >= self.fail_after:
-            from urllib3.exceptions import ProtocolError
-
-            raise ProtocolError("Connection broken: ConnectionResetError(104, 'Connection reset by peer')")
-        amount = len(self.data) if amount is None or amount < 0 else amount
-        end = min(len(self.data), self.given + min(amount, self.chunk))
-        piece = self.data[self.given : end]
-        self.given = end
-        return piece
-
-    def close(self) -> None:
-        self.closed = True
-
+from tests.bodies import Body, download_of
 
 DATA = bytes(range(256)) * 2000  # 512000 bytes
-
-
-def download_of(data: bytes, size: int | None = None, **body: Any) -> Download:
-    """A Download of `data` as storage makes one (its transient errors), announced as `size` bytes."""
-    return Download(Body(data, **body), len(data) if size is None else size, BODY_READ_ERRORS)
 
 
 def test_a_download_reads_and_seeks_like_the_bytes_it_receives() -> None:

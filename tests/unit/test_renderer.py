@@ -1,7 +1,9 @@
 import ast
 from pathlib import Path
 
-from image_optimizer import color, pipeline, renderer
+import pytest
+
+from image_optimizer import color, observability, pipeline, renderer
 from image_optimizer.specs import PipelineConfig
 
 PACKAGE = Path(pipeline.__file__).parent
@@ -52,9 +54,15 @@ def test_the_digest_changes_with_any_byte_of_the_code(tmp_path: Path) -> None:
     assert renderer.files_digest(tuple(files)) == before
 
 
-def test_an_unreadable_file_counts_by_name_and_stops_nothing(tmp_path: Path) -> None:
+def test_an_unreadable_file_counts_by_name_warns_and_stops_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warnings: list[tuple[str, dict[str, str]]] = []
+    monkeypatch.setattr(observability.logger, "warning", lambda message, **keys: warnings.append((message, keys)))
     present, missing, other = tmp_path / "a.py", tmp_path / "b.py", tmp_path / "c.py"
     present.write_text("x = 1\n")
     with_missing = renderer.files_digest((present, missing))
     assert with_missing != renderer.files_digest((present,))
     assert with_missing != renderer.files_digest((present, other))  # its name counts
+    assert all("rendering code unreadable" in message for message, _ in warnings)
+    assert [keys["path"] for _, keys in warnings] == [str(missing), str(other)]  # `other` is missing too

@@ -3,8 +3,8 @@ JPEG is searched and encoded. The bytes are the same at any thread count; the wo
 
 from __future__ import annotations
 
-import io
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -14,29 +14,33 @@ from PIL import Image
 from image_optimizer import pipeline
 from image_optimizer.errors import CorruptImage
 from image_optimizer.specs import MAIN, PipelineConfig
-from tests.conftest import FIXTURES_DIR, SAMPLES_DIR, gradient, jpeg_bytes
+from tests.conftest import FIXTURES_DIR, SAMPLES_DIR, gradient, jpeg_bytes, png_bytes
 
 
 def adobe_rgb_png() -> bytes:
     """Tagged with a non-sRGB profile: `finish` converts colour on the thumbnails' thread too."""
-    buffer = io.BytesIO()
-    gradient(900, 600).save(buffer, "PNG", icc_profile=(FIXTURES_DIR / "AdobeRGB1998.icc").read_bytes())
-    return buffer.getvalue()
+    return png_bytes(gradient(900, 600), icc_profile=(FIXTURES_DIR / "AdobeRGB1998.icc").read_bytes())
 
 
-CASES = {
-    "jpeg, orientation 6": ((SAMPLES_DIR / "landscape_exif6.jpg").read_bytes(), PipelineConfig()),
-    "png": ((SAMPLES_DIR / "kodim03.png").read_bytes(), PipelineConfig()),
-    "webp with alpha": ((SAMPLES_DIR / "alpha.webp").read_bytes(), PipelineConfig()),
-    "heic, siblings": ((SAMPLES_DIR / "iphone8plus.heic").read_bytes(), PipelineConfig(extra_formats=("webp", "avif"))),
+def sample(name: str) -> Callable[[], bytes]:
+    return lambda: (SAMPLES_DIR / name).read_bytes()
+
+
+# name -> (the upload, made when its test runs; config)
+CASES: dict[str, tuple[Callable[[], bytes], PipelineConfig]] = {
+    "jpeg, orientation 6": (sample("landscape_exif6.jpg"), PipelineConfig()),
+    "png": (sample("kodim03.png"), PipelineConfig()),
+    "webp with alpha": (sample("alpha.webp"), PipelineConfig()),
+    "heic, siblings": (sample("iphone8plus.heic"), PipelineConfig(extra_formats=("webp", "avif"))),
     # a main too small to derive the thumbnails from: each is rendered from the working image, colour and all
-    "adobe rgb, small main": (adobe_rgb_png(), PipelineConfig(max_width=120, extra_formats=("webp",))),
+    "adobe rgb, small main": (adobe_rgb_png, PipelineConfig(max_width=120, extra_formats=("webp",))),
 }
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_the_outputs_are_the_same_at_any_thread_count(case: str) -> None:
-    data, config = CASES[case]
+    upload, config = CASES[case]
+    data = upload()
     outputs = {
         threads: [
             (r.name, r.format, r.data) for r in pipeline.optimize(data, replace(config, threads=threads)).renditions
