@@ -5,6 +5,10 @@
 - vips: libvips (pyvips) `thumbnail_buffer` with shrink-on-load, flatten, sRGB, same sizes and quality,
   progressive main, optimised Huffman tables, metadata stripped.
 - floor: the source decoded alone at the smallest DCT scale that still covers the main rendition.
+- least: the least work that still writes the renditions, as a bound on what any pipeline built on Pillow can
+  reach: the floor's decode, then this pipeline's geometry (integer pre-shrink, Lanczos, thumbnails from the
+  main, orientation, alpha flattened) and nothing else: no colour management, no quality search, libjpeg-turbo
+  baseline at q85 without Huffman optimisation.
 - ours-pillow: this pipeline with JPEG_ENCODER=pillow, fixed q85 (the encoder before jpegli).
 - ours-2threads: this pipeline with PIPELINE_THREADS=2 (a function of 2,654 MB or more): the same bytes as ours.
 """
@@ -66,17 +70,46 @@ def vips(data: bytes) -> list[bytes]:
 
 
 def floor(data: bytes) -> list[bytes]:
-    from image_optimizer.pipeline import draft
-
     image = _open(data)
-    if image.format in ("JPEG", "MPO"):
-        orientation = image.getexif().get(0x0112, 1)
-        width, height = image.size
-        upright_width = height if orientation in (5, 6, 7, 8) else width
-        # the smallest DCT scale that covers the main, chosen as the pipeline chooses (3/8 included), no gap
-        draft(image, min(1.0, CONFIG.max_width / upright_width))
+    _draft_as_floor(image)
     image.load()
     return []
+
+
+def _draft_as_floor(image: Image.Image) -> tuple[int, int]:
+    """A JPEG: the smallest DCT scale that covers the main, chosen as the pipeline chooses (3/8 included), with
+    no gap; returns the scale as pipeline.draft() does."""
+    from image_optimizer.pipeline import draft
+
+    if image.format not in ("JPEG", "MPO"):
+        return 1, 1
+    orientation = image.getexif().get(0x0112, 1)
+    width, height = image.size
+    upright_width = height if orientation in (5, 6, 7, 8) else width
+    return draft(image, min(1.0, CONFIG.max_width / upright_width))
+
+
+def least(data: bytes) -> list[bytes]:
+    from image_optimizer import color
+    from image_optimizer.encode import pillow_jpeg
+    from image_optimizer.layout import lay_out, needed_scale
+    from image_optimizer.pipeline import Serial, render_all, shrink, working_scale
+
+    def flattened(picture: Image.Image) -> Image.Image:  # a photo has no alpha: no work
+        return color.flatten(picture, CONFIG.background, grayscale=False)
+
+    decoded = decode.open_image(data, max_pixels=CONFIG.max_pixels)
+    reduction = _draft_as_floor(decoded.image)
+    image = color.to_8bit(decode.load(decoded))
+    image = image if image.mode in ("RGB", "L", "RGBA", "LA") else image.convert("RGB")  # CMYK
+    layout = lay_out(decoded, image, CONFIG)
+    stored = (decoded.width, decoded.height)
+    image, factor = shrink(image, stored, needed_scale(layout.plans))
+    scale = working_scale(image, stored, (reduction[0], reduction[1] * factor))
+    main, thumbnails = render_all(image, scale, layout.plans, layout.upright, layout.orientation, flattened, Serial())
+    return [
+        pillow_jpeg(picture, QUALITY, progressive=False, optimize=False) for _, picture in [main, *thumbnails.result()]
+    ]
 
 
 def _ours(config: PipelineConfig) -> Callable[[bytes], list[bytes]]:
@@ -97,4 +130,5 @@ VARIANTS: dict[str, Callable[[bytes], list[bytes]]] = {
     "seed": seed,
     "vips": vips,
     "floor": floor,
+    "least": least,
 }

@@ -35,7 +35,8 @@ def test_make_bench_on_the_samples_writes_a_full_report(tmp_path: Path) -> None:
     assert report["reps"] >= 5
     for row in report["images"]:
         assert row["ms"]["ours"] > 0 and row["ms"]["seed"] > 0 and row["ms"]["floor"] > 0
-        assert set(row["peak_rss_mb"]) == {"ours", "ours-2threads", "ours-pillow", "seed", "vips", "floor"}
+        assert set(row["peak_rss_mb"]) == {"ours", "ours-2threads", "ours-pillow", "seed", "vips", "floor", "least"}
+        assert row["ratio"]["least/floor"] > 0 and row["ssimulacra2"]["least"] > 40
         assert row["ms"]["ours-2threads"] > 0 and row["ratio"]["ours-2threads/floor"] > 0
         assert row["ssimulacra2"]["ours"] > 50  # a sane picture, not a blank or shifted one
         # thumbnails are judged too, each against a reference of its own shape (a crop for the crop thumbnail)
@@ -44,7 +45,7 @@ def test_make_bench_on_the_samples_writes_a_full_report(tmp_path: Path) -> None:
     summary = report["summary"]
     assert summary["import ratio"] > 0 and "jpeg median ours/vips" in summary
     assert set(summary["thumbnail ssimulacra2 mean ours / seed"]) == {"thumb", "small"}
-    assert "jpeg median ours/floor" in table  # the readable table is printed too
+    assert "jpeg median ours/floor" in table and "jpeg median least/floor" in table  # the readable table too
     assert summary["median per-image ratio ours/ours-pillow (all images)"] > 0
 
     # every encoder variant, on the same pixels, against the seed's output
