@@ -195,23 +195,25 @@ def measure_end_to_end(image: Path, reps: int) -> dict[str, Any]:
     return dict(json.loads(result.stdout))
 
 
-def print_writes(writes: dict[str, Any]) -> None:
-    print(f"\nend to end per upload, {writes['image']}, +{writes['round_trip_ms']} ms per S3 request (median ms):")
-    for config, figures in writes["configs"].items():
-        print(
-            f"  {config:30} renditions written concurrently {figures['concurrent']:7.1f}"
-            f"  one at a time {figures['one at a time']:7.1f}  ratio {figures['ratio']:.2f}"
-        )
+def print_phase(title: str, rounds: dict[str, dict[str, float]], ways: dict[str, str]) -> None:
+    """One end-to-end phase: per round, the median ms of each of the two `ways` (key -> label), and their ratio."""
+    print(f"\n{title} (median ms):")
+    for name, figures in rounds.items():
+        cells = "  ".join(f"{label} {figures[key]:7.1f}" for key, label in ways.items())
+        print(f"  {name:30} {cells}  ratio {figures['ratio']:.2f}")
 
 
-def print_reads(reads: dict[str, Any]) -> None:
-    megabytes = reads["bytes"] / 1e6
-    print(f"\nend to end per upload, {reads['image']} ({megabytes:.1f} MB), its body arriving at (median ms):")
-    for bandwidth, figures in reads["bandwidths"].items():
-        print(
-            f"  {bandwidth:30} decoded as it arrives {figures['decoded as it arrives']:7.1f}"
-            f"  after it has arrived {figures['after it has arrived']:7.1f}  ratio {figures['ratio']:.2f}"
-        )
+def print_end_to_end(writes: dict[str, Any], reads: dict[str, Any]) -> None:
+    print_phase(
+        f"end to end per upload, {writes['image']}, +{writes['round_trip_ms']} ms per S3 request",
+        writes["configs"],
+        {"concurrent": "renditions written concurrently", "one at a time": "one at a time"},
+    )
+    print_phase(
+        f"end to end per upload, {reads['image']} ({reads['bytes'] / 1e6:.1f} MB), its body arriving at",
+        reads["bandwidths"],
+        {name: name for name in ("decoded as it arrives", "after it has arrived")},
+    )
 
 
 # AWS Lambda, arm64, us-east-1 list price (first 6 billion GB-seconds a month) and the template's default memory.
@@ -335,8 +337,7 @@ def main() -> int:
     )
     print_table(rows, summary)
     encoders.print_summary(encoder_summary, len(encoder_rows))
-    print_writes(end_to_end["writes"])
-    print_reads(end_to_end["reads"])
+    print_end_to_end(end_to_end["writes"], end_to_end["reads"])
     print(f"\nwrote {args.out}")
     return 0
 
