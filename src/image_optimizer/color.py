@@ -26,14 +26,16 @@ def is_grayscale(image: Image.Image) -> bool:
     return False
 
 
+# Rows converted at a time from a wide mode (I;16, I, F) to L: the whole image would take a full-size 32-bit copy
+# (and a second one while scaling): 10-12 bytes a pixel at the peak, past a 1024 MB function at 100 MP.
+WIDE_MODE_BAND_ROWS = 256
+
+
 def to_8bit(image: Image.Image) -> Image.Image:
     """Modes that JPEG or ImageCms cannot take -> L, LA, RGB, RGBA or CMYK, scaling 16-bit data (not clipping)."""
     mode = image.mode
-    if mode in _SIXTEEN_BIT:
-        # 0..65535 -> 0..255: Pillow's own I;16 -> L conversion clips instead of scaling.
-        return image.convert("I").point(lambda value: value * (1 / 257)).convert("L")
-    if mode == "F":
-        return image.point(lambda value: value * 255).convert("L")
+    if mode in _SIXTEEN_BIT or mode == "F":
+        return _banded_to_gray(image)
     if mode == "1":
         return image.convert("L")
     if mode in ("P", "PA"):
@@ -47,6 +49,26 @@ def to_8bit(image: Image.Image) -> Image.Image:
     if mode in _FOREIGN_RGB:
         return image.convert("RGB")
     return image
+
+
+def _banded_to_gray(image: Image.Image) -> Image.Image:
+    """16-bit and 32-bit integer data (0..65535 -> 0..255: Pillow's own conversion clips instead of scaling), or
+    float data (0..1), to L, WIDE_MODE_BAND_ROWS rows at a time: the peak is the source plus the 8-bit result."""
+    gray = Image.new("L", image.size)
+    for top in range(0, image.height, WIDE_MODE_BAND_ROWS):
+        band = image.crop((0, top, image.width, min(image.height, top + WIDE_MODE_BAND_ROWS)))
+        if band.mode == "F":
+            band = band.point(lambda value: value * 255).convert("L")
+        else:
+            band = (band if band.mode == "I" else band.convert("I")).point(_sixteen_to_eight(), "L")
+        gray.paste(band, (0, top))
+    return gray
+
+
+@lru_cache(maxsize=1)
+def _sixteen_to_eight() -> list[int]:
+    """A lookup table over 0..65535 (Pillow clips I values outside it to its ends)."""
+    return [value // 257 for value in range(65536)]
 
 
 @lru_cache(maxsize=1)

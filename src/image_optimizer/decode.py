@@ -118,7 +118,8 @@ def open_image(data: bytes | IO[bytes], *, max_pixels: int) -> Decoded:
         raise ImageTooLarge(f"{kind} declares more pixels than the limit MAX_PIXELS={max_pixels}") from None
     except UnidentifiedImageError:
         raise CorruptImage(f"corrupt {kind}: the header is not valid {kind}") from None
-    except (SyntaxError, OSError, ValueError, EOFError, struct.error, KeyError) as error:
+    except (SyntaxError, OSError, ValueError, EOFError, struct.error, KeyError, RuntimeError) as error:
+        # (RuntimeError: Pillow's AVIF opener, on a damaged file)
         if "too large" in str(error).lower():
             raise ImageTooLarge(
                 f"{kind} metadata chunk decompresses to more data than allowed (a decompression bomb)"

@@ -33,5 +33,11 @@ class ImageTooLarge(ImageRejected):
     kind = "too_large"
 
 
+class KeyTooLong(ImageRejected):
+    """A rendition's key would be longer than S3 allows: no retry can write it."""
+
+    kind = "key_too_long"
+
+
 class SettingsError(ValueError):
     """An environment variable holds a value the service cannot start with."""

@@ -11,12 +11,12 @@ from functools import cached_property
 from typing import IO, Any, cast
 
 from . import pipeline, renderer
-from .errors import ImageRejected, ImageTooLarge
+from .errors import ImageRejected, ImageTooLarge, KeyTooLong
 from .objects import ObjectRef, Outcome, OutputInfo
 from .observability import in_this_trace
 from .provenance import Source, Verdict, config_fingerprint, judge, metadata_value
 from .settings import Settings
-from .specs import CONTENT_TYPES, MAIN, PipelineConfig, output_key
+from .specs import CONTENT_TYPES, MAIN, S3_MAX_KEY_BYTES, PipelineConfig, longest_output_key, output_key
 from .storage import EventPublisher, ObjectChanged, ObjectGone, ObjectTooLarge, S3Storage, StoredObject
 
 WRITE_ATTEMPTS = 3  # conditional writes that lost a race are re-decided this many times, then retried later
@@ -74,6 +74,15 @@ class ImageService:
             return Outcome("ignored", ref.bucket, ref.key, "folder placeholder")
         if ref.size is not None and ref.size > settings.max_input_bytes:
             return self._reject(ref, ref.etag, self._too_large(ref.size), ref.size)
+        longest = longest_output_key(
+            ref.key, settings.pipeline, incoming_prefix=settings.incoming_prefix, output_prefix=settings.output_prefix
+        )
+        if len(longest.encode()) > S3_MAX_KEY_BYTES:  # S3 would refuse every attempt: quarantined, not retried
+            rejection = KeyTooLong(
+                f"key too long: rendition key …{longest[-30:]} would be {len(longest.encode())} bytes,"
+                f" over S3's limit of {S3_MAX_KEY_BYTES}"
+            )
+            return self._reject(ref, ref.etag, rejection, ref.size or 0)
         try:
             original = self.storage.open(
                 ref.bucket, ref.key, etag=ref.etag, version_id=ref.version_id, max_bytes=settings.max_input_bytes

@@ -66,6 +66,7 @@ def stem_of(path: str) -> str:
     return str(pure.with_name(stem))
 
 
+S3_MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
 EXTRA_FORMATS = ("webp", "avif")
 _EXTENSIONS = {"jpeg": "jpg", "webp": "webp", "avif": "avif"}
 CONTENT_TYPES = {"jpeg": "image/jpeg", "webp": "image/webp", "avif": "image/avif"}
@@ -81,6 +82,16 @@ def output_key(source_key: str, rendition: str, *, incoming_prefix: str, output_
     """`incoming/<path>/<stem>.<ext>` -> `media/<path>/<stem>[_<name>].jpg` (or .webp / .avif)."""
     relative = source_key[len(incoming_prefix) :] if source_key.startswith(incoming_prefix) else source_key
     return output_prefix + rendition_name(stem_of(relative), rendition, fmt)
+
+
+def longest_output_key(source_key: str, config: PipelineConfig, *, incoming_prefix: str, output_prefix: str) -> str:
+    """The longest key, in UTF-8 bytes, among the renditions of the upload at `source_key`."""
+    keys = (
+        output_key(source_key, name, incoming_prefix=incoming_prefix, output_prefix=output_prefix, fmt=fmt)
+        for name in rendition_names(config)
+        for fmt in ("jpeg", *config.extra_formats)
+    )
+    return max(keys, key=lambda key: len(key.encode()))
 
 
 def parse_extra_formats(text: str) -> tuple[str, ...]:

@@ -172,6 +172,25 @@ def test_oversized_upload_is_rejected_without_downloading(s3: Any, context: Any)
     assert keys(s3) == ["failed/big.jpg"]
 
 
+def test_a_key_whose_renditions_s3_cannot_store_is_rejected_not_retried(s3: Any, context: Any) -> None:
+    # 1,022 UTF-8 bytes: a valid key, but "media/<stem>_small.jpg" would be 1,025 (S3 refuses keys over 1,024
+    # with KeyTooLongError, which every retry would meet again; moto does not enforce the limit)
+    key = "incoming/" + "é" * 504 + "x.png"
+    assert len(key.encode()) == 1022
+    event = put(s3, key, png_bytes(gradient(40, 30)))
+    service = handler.get_service()
+    with mock.patch.object(service.storage, "open", side_effect=AssertionError("downloaded")):
+        [result] = handler.lambda_handler(event, context)["results"]
+    assert result["status"] == "rejected" and result["error_kind"] == "key_too_long"
+    assert "1025 bytes, over S3's limit of 1024" in result["reason"]
+    assert keys(s3) == ["failed/" + key.removeprefix("incoming/")]  # 1,020 bytes: it fits
+    # one byte less for the longest rendition key, and the upload goes through
+    shorter = "incoming/" + "é" * 503 + "xy.png"
+    [result] = handler.lambda_handler(put(s3, shorter, png_bytes(gradient(40, 30))), context)["results"]
+    assert result["status"] == "processed"
+    assert max(len(output["key"].encode()) for output in result["outputs"]) == 1024
+
+
 def test_a_failing_write_leaves_the_original_and_fails_the_invocation(s3: Any, context: Any) -> None:
     from botocore.exceptions import ClientError
 
