@@ -7,7 +7,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PIL import Image
+from PIL import Image, ImageChops
+
+from .errors import CorruptImage
 
 if TYPE_CHECKING:
     from PIL import ImageCms
@@ -21,7 +23,10 @@ def is_grayscale(image: Image.Image) -> bool:
     if image.mode in _GRAY:
         return True
     if image.mode in ("P", "PA") and image.palette is not None:
-        colors = image.palette.colors
+        try:
+            colors = image.palette.colors
+        except ValueError:  # a palette longer than its mode allows (a BMP's colour count field, for one)
+            raise CorruptImage(f"corrupt {image.format or 'image'}: invalid palette") from None
         return bool(colors) and all(len(set(color[:3])) == 1 for color in colors)
     return False
 
@@ -53,16 +58,27 @@ def to_8bit(image: Image.Image) -> Image.Image:
 
 def _banded_to_gray(image: Image.Image) -> Image.Image:
     """16-bit and 32-bit integer data (0..65535 -> 0..255: Pillow's own conversion clips instead of scaling), or
-    float data (0..1), to L, WIDE_MODE_BAND_ROWS rows at a time: the peak is the source plus the 8-bit result."""
+    float data (0..1), to L, WIDE_MODE_BAND_ROWS rows at a time: the peak is the source plus the 8-bit result.
+    A 16-bit PNG's colour key (tRNS) becomes an alpha channel: LA."""
+    key = image.info.get("transparency") if image.mode != "F" else None
+    key = key if isinstance(key, int) and 0 <= key <= 65535 else None
     gray = Image.new("L", image.size)
+    alpha = Image.new("L", image.size) if key is not None else None
     for top in range(0, image.height, WIDE_MODE_BAND_ROWS):
         band = image.crop((0, top, image.width, min(image.height, top + WIDE_MODE_BAND_ROWS)))
         if band.mode == "F":
-            band = band.point(lambda value: value * 255).convert("L")
-        else:
-            band = (band if band.mode == "I" else band.convert("I")).point(_sixteen_to_eight(), "L")
-        gray.paste(band, (0, top))
-    return gray
+            gray.paste(band.point(lambda value: value * 255).convert("L"), (0, top))
+            continue
+        wide = band if band.mode == "I" else band.convert("I")
+        gray.paste(wide.point(_sixteen_to_eight(), "L"), (0, top))
+        if alpha is not None and key is not None:
+            alpha.paste(wide.point(_transparent_where(key), "L"), (0, top))
+    return Image.merge("LA", (gray, alpha)) if alpha is not None else gray
+
+
+@lru_cache(maxsize=4)
+def _transparent_where(key: int) -> list[int]:
+    return [0 if value == key else 255 for value in range(65536)]
 
 
 @lru_cache(maxsize=1)
@@ -93,11 +109,28 @@ def _transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTran
 
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        if in_mode != "CMYK" and "srgb" in (ImageCms.getProfileDescription(source) or "").lower():
-            return None
-        return ImageCms.buildTransform(source, _srgb(), in_mode, out_mode, renderingIntent=ImageCms.Intent.PERCEPTUAL)
+        transform = ImageCms.buildTransform(
+            source, _srgb(), in_mode, out_mode, renderingIntent=ImageCms.Intent.PERCEPTUAL
+        )
+        return None if in_mode != "CMYK" and _leaves_unchanged(transform, in_mode) else transform
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         return None  # An unreadable profile is ignored: the pixels are treated as sRGB.
+
+
+SRGB_TOLERANCE = 1  # levels: an sRGB IEC61966-2.1 profile maps onto LittleCMS's own sRGB within one
+
+
+def _leaves_unchanged(transform: ImageCms.ImageCmsTransform, in_mode: str) -> bool:
+    """Is this profile sRGB in all but name? Judged by what its transform does to a grid of colours, not by its
+    name: a linear-light profile called "sRGB-elle-V2-g10" must be converted. Its images then skip the transform."""
+    levels = range(0, 256, 15)
+    colours = (
+        [(r, g, b) for r in levels for g in levels for b in levels] if in_mode != "L" else [(v,) * 3 for v in levels]
+    )
+    probe = Image.new("RGB", (len(colours), 1))
+    probe.putdata(colours)
+    converted = transform.apply(probe.convert(in_mode)).convert("RGB")
+    return max(ImageChops.difference(probe, converted).tobytes()) <= SRGB_TOLERANCE
 
 
 def to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:

@@ -88,10 +88,21 @@ def crop_plan(width: int, height: int, box_width: int, box_height: int) -> tuple
     return (left, top, min(float(width), left + region_w), min(float(height), top + region_h)), size
 
 
+# The largest side each output format can hold: libjpeg's and jpegli's JPEG_MAX_DIMENSION, WebP's 14-bit sizes.
+# A very tall main (MAX_HEIGHT unset) is scaled down to fit instead of failing its encode on every retry.
+JPEG_MAX_SIDE = 65_500
+WEBP_MAX_SIDE = 16_383
+
+
+def largest_side(config: PipelineConfig) -> int:
+    return WEBP_MAX_SIDE if "webp" in config.extra_formats else JPEG_MAX_SIDE
+
+
 def plan_renditions(upright: tuple[int, int], config: PipelineConfig) -> list[Plan]:
     width, height = upright
     whole: Box = (0.0, 0.0, float(width), float(height))
-    main = fit_size(width, height, config.max_width, config.max_height or math.inf)
+    side = largest_side(config)
+    main = fit_size(width, height, min(config.max_width, side), min(config.max_height or math.inf, side))
     plans = [Plan(MAIN, main, whole)]
     for spec in config.thumbnails:
         plans.append(_thumbnail_plan(width, height, spec, whole))

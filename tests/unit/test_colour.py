@@ -72,6 +72,24 @@ def test_wide_gamut_patches_convert_to_srgb(profile: str) -> None:
     assert mean_delta_e(patch_means(chart), patch_means(reference)) > 4
 
 
+def test_a_profile_is_judged_by_what_it_does_not_by_its_name() -> None:
+    # ProPhoto RGB renamed "sRGB ProPhoto" (same length, UTF-16): converted exactly as under its own name
+    icc = (FIXTURES_DIR / "ProPhotoRGB.icc").read_bytes()
+    renamed = icc.replace("ProPhoto RGB".encode("utf-16-be"), "sRGB ProPhoto".encode("utf-16-be")[:24])
+    assert (
+        renamed != icc
+        and "srgb" in ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(renamed))).lower()
+    )
+    config = PipelineConfig(max_width=10_000, thumbnails=())
+
+    def main_tagged(profile: bytes) -> bytes:
+        buffer = io.BytesIO()
+        patch_chart().save(buffer, "PNG", icc_profile=profile)
+        return optimize(buffer.getvalue(), config).main.data
+
+    assert main_tagged(renamed) == main_tagged(icc)
+
+
 def test_display_p3_png_fixture_is_converted() -> None:
     data = (FIXTURES_DIR / "icc_displayp3_8x8_rgba.png").read_bytes()
     source = Image.open(io.BytesIO(data))

@@ -5,8 +5,10 @@ transient fault and retried until the dead-letter queue, the upload never quaran
 from __future__ import annotations
 
 import io
+import struct
 
 import pytest
+from PIL import Image
 
 from image_optimizer.decode import open_image
 from image_optimizer.errors import CorruptImage, ImageRejected
@@ -49,3 +51,12 @@ def test_an_avif_without_its_image_item_is_corrupt_not_a_runtime_error() -> None
     data[primary : primary + 2] = (999).to_bytes(2, "big")
     with pytest.raises(CorruptImage, match="corrupt AVIF"):
         open_image(bytes(data), max_pixels=10**8)
+
+
+def test_a_bmp_claiming_more_palette_colours_than_it_can_hold_is_corrupt() -> None:
+    buffer = io.BytesIO()
+    Image.new("P", (40, 30), 3).save(buffer, "BMP")
+    data = bytearray(buffer.getvalue())
+    struct.pack_into("<I", data, 46, 300)  # biClrUsed: 300 colours for an 8-bit palette
+    with pytest.raises(CorruptImage, match="corrupt BMP: invalid palette"):
+        optimize(bytes(data))

@@ -139,6 +139,17 @@ def test_sixteen_bit_gray_is_scaled_not_clipped_and_stays_gray() -> None:
     assert np.all(np.diff(row[::16]) > 0)  # monotonic: no wrap-around, no flat clipped top
 
 
+def test_a_sixteen_bit_gray_colour_key_is_transparency() -> None:
+    image = Image.new("I;16", (64, 32), 0)
+    image.paste(Image.new("I;16", (32, 32), 40000), (32, 0))  # left: the key, transparent; right: opaque
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", transparency=0)
+    out = decode(optimize(buffer.getvalue(), PipelineConfig(thumbnails=())).main.data)
+    assert out.mode == "L"
+    assert out.getpixel((8, 16)) > 250  # flattened onto the white background, not black
+    assert abs(out.getpixel((56, 16)) - 40000 // 257) <= 2
+
+
 def test_grayscale_jpeg_stays_single_channel() -> None:
     out = decode(optimize(jpeg_bytes(gradient(400, 300).convert("L"))).main.data)
     assert out.mode == "L"
@@ -166,6 +177,16 @@ def test_tiny_and_extreme_inputs_give_at_least_one_pixel() -> None:
         for rendition in result.renditions:
             assert rendition.width >= 1 and rendition.height >= 1
             assert decode(rendition.data).size == (rendition.width, rendition.height)
+
+
+@pytest.mark.parametrize(("extra", "side"), [((), 65_500), (("webp",), 16_383), (("avif",), 20_000)])
+def test_a_main_taller_than_its_formats_allow_is_scaled_to_fit(extra: tuple[str, ...], side: int) -> None:
+    # JPEG holds 65,500 px a side, WebP 16,383: without MAX_HEIGHT a 70,000 px strip would fail every encode
+    height = 70_000 if not extra else 20_000
+    result = optimize(png_bytes(Image.new("RGB", (4, height), (200, 10, 10))), PipelineConfig(extra_formats=extra))
+    mains = [rendition for rendition in result.renditions if rendition.name == "main"]
+    assert [(main.format, main.height) for main in mains] == [("jpeg", side), *((fmt, side) for fmt in extra)]
+    assert decode(mains[0].data).size == (mains[0].width, side)
 
 
 @pytest.mark.parametrize(
