@@ -16,7 +16,7 @@ from .objects import ObjectRef, Outcome, OutputInfo
 from .observability import in_this_trace
 from .provenance import Source, Verdict, config_fingerprint, judge, metadata_value
 from .settings import Settings
-from .specs import CONTENT_TYPES, MAIN, S3_MAX_KEY_BYTES, PipelineConfig, longest_output_key, output_key
+from .specs import CONTENT_TYPES, MAIN, PipelineConfig, failed_key, output_key, oversized_rendition_key
 from .storage import EventPublisher, ObjectChanged, ObjectGone, ObjectTooLarge, S3Storage, StoredObject
 
 WRITE_ATTEMPTS = 3  # conditional writes that lost a race are re-decided this many times, then retried later
@@ -28,6 +28,11 @@ MAX_PARALLEL_WRITES = 8
 
 class Superseded(Exception):
     """A newer upload of the same key already owns the renditions."""
+
+
+class AlreadyWritten(Exception):
+    """Every rendition is already this upload's and the upload has left its key: a repeat of an event whose
+    work is done (on a versioned bucket the old version can still be read)."""
 
 
 class WriteContention(Exception):
@@ -74,15 +79,11 @@ class ImageService:
             return Outcome("ignored", ref.bucket, ref.key, "folder placeholder")
         if ref.size is not None and ref.size > settings.max_input_bytes:
             return self._reject(ref, ref.etag, self._too_large(ref.size), ref.size)
-        longest = longest_output_key(
+        too_long = oversized_rendition_key(
             ref.key, settings.pipeline, incoming_prefix=settings.incoming_prefix, output_prefix=settings.output_prefix
         )
-        if len(longest.encode()) > S3_MAX_KEY_BYTES:  # S3 would refuse every attempt: quarantined, not retried
-            rejection = KeyTooLong(
-                f"key too long: rendition key …{longest[-30:]} would be {len(longest.encode())} bytes,"
-                f" over S3's limit of {S3_MAX_KEY_BYTES}"
-            )
-            return self._reject(ref, ref.etag, rejection, ref.size or 0)
+        if too_long:  # S3 would refuse it on every attempt: quarantined, not retried
+            return self._reject(ref, ref.etag, KeyTooLong(too_long), ref.size or 0)
         try:
             original = self.storage.open(
                 ref.bucket, ref.key, etag=ref.etag, version_id=ref.version_id, max_bytes=settings.max_input_bytes
@@ -102,6 +103,8 @@ class ImageService:
             return Outcome(
                 "skipped", ref.bucket, ref.key, "stale event: a newer upload of this key owns the renditions"
             )
+        except AlreadyWritten:  # announced and deleted by the run that wrote them: nothing twice
+            return Outcome("skipped", ref.bucket, ref.key, "already processed: its renditions are written")
         # Announced before the original goes: a failure here retries the event, so no upload ends unannounced
         # (a retry may announce it twice; consumers key on sourceKey + sourceEtag).
         self._announce(
@@ -163,8 +166,9 @@ class ImageService:
                 for r, output in zip(result.renditions, outputs, strict=True)
             ]
         # Every write has ended here; the first failure in rendition order decides, as a sequential loop would.
-        for write in writes:
-            write.result()
+        written = [write.result() for write in writes]
+        if not source.current and not any(written):
+            raise AlreadyWritten(ref.key)
         return outputs
 
     def _output_key(self, key: str, name: str, fmt: str = "jpeg") -> str:
@@ -183,9 +187,10 @@ class ImageService:
             return head.version_id == original.version_id
         return head.etag == original.etag
 
-    def _write_one(self, bucket: str, key: str, data: bytes, content_type: str, source: Source) -> None:
+    def _write_one(self, bucket: str, key: str, data: bytes, content_type: str, source: Source) -> bool:
         """Write while the key is free, the usual case: one request. When something is there, or the upload is no
-        longer at its key, look first and write conditionally on what is there: a race lost is re-decided."""
+        longer at its key, look first and write conditionally on what is there: a race lost is re-decided.
+        False: this upload's rendition was already there, nothing written."""
 
         def put(replacing: str | None) -> bool:
             """Over the object with ETag `replacing`, or (None) only while the key is free. False: the condition
@@ -205,7 +210,7 @@ class ImageService:
             return True
 
         if source.current and put(None):
-            return
+            return True
         for _ in range(WRITE_ATTEMPTS):
             current = self.storage.head(bucket, key)
             if current:
@@ -213,11 +218,11 @@ class ImageService:
             else:  # nothing there yet: only an upload still at its key may publish (a replaced one never does)
                 verdict = Verdict.WRITE if source.current else Verdict.NEWER_EXISTS
             if verdict is Verdict.SAME:
-                return  # an earlier attempt of this same upload wrote it: no second write
+                return False  # an earlier attempt of this same upload wrote it: no second write
             if verdict is Verdict.NEWER_EXISTS:
                 raise Superseded(key)
             if put(current.etag if current else None):
-                return
+                return True
         raise WriteContention(f"{key}: conditional write lost {WRITE_ATTEMPTS} races")
 
     def _announce(
@@ -246,6 +251,17 @@ class ImageService:
         }
         self.publisher.publish(detail_type, detail, [f"arn:aws:s3:::{ref.bucket}"])
 
+    def _failed_key(self, ref: ObjectRef, identity: str) -> str:
+        """failed/<same path>, unless another rejected upload is there: then beside it, tagged with this one's
+        ETag (a copy would replace it, and on an unversioned bucket that upload would be gone)."""
+        settings = self.settings
+        prefixes = {"incoming_prefix": settings.incoming_prefix, "failed_prefix": settings.failed_prefix}
+        target = failed_key(ref.key, **prefixes)
+        held = self.storage.head(ref.bucket, target)
+        if held is None or (identity and held.metadata.get("source-etag") == identity):  # free, or ours (a retry)
+            return target
+        return failed_key(ref.key, **prefixes, tag=identity[:12] or "untagged")
+
     def _too_large(self, size: int) -> ImageTooLarge:
         return ImageTooLarge(f"upload is {size} bytes, over the limit MAX_INPUT_BYTES={self.settings.max_input_bytes}")
 
@@ -259,13 +275,14 @@ class ImageService:
         content_type: str | None = None,
     ) -> Outcome:
         """Move the original to FAILED_PREFIX (copy, then delete) with the reason in its metadata."""
-        settings = self.settings
         version_id = version_id or ref.version_id
-        target = settings.failed_prefix + ref.key[len(settings.incoming_prefix) :]
+        identity = (etag or version_id or "").strip('"')
+        target = self._failed_key(ref, identity)
         metadata = {
             "reason": metadata_value(rejection.message),
             "error-kind": rejection.kind,
             "source-key": metadata_value(ref.key),
+            "source-etag": identity,
         }
         try:
             self.storage.copy(

@@ -84,14 +84,32 @@ def output_key(source_key: str, rendition: str, *, incoming_prefix: str, output_
     return output_prefix + rendition_name(stem_of(relative), rendition, fmt)
 
 
-def longest_output_key(source_key: str, config: PipelineConfig, *, incoming_prefix: str, output_prefix: str) -> str:
-    """The longest key, in UTF-8 bytes, among the renditions of the upload at `source_key`."""
+def failed_key(source_key: str, *, incoming_prefix: str, failed_prefix: str, tag: str = "") -> str:
+    """`incoming/<path>` -> `failed/<path>`; with a `tag` (when an earlier rejected upload holds that key),
+    `failed/<path stem>.<tag><suffix>`: `failed/docs/cv.3f2a9c1b.pdf`."""
+    relative = source_key[len(incoming_prefix) :] if source_key.startswith(incoming_prefix) else source_key
+    if not tag:
+        return failed_prefix + relative
+    pure = PurePosixPath(relative)
+    return failed_prefix + str(pure.with_name(f"{stem_of(pure.name)}.{tag}{pure.name[len(stem_of(pure.name)) :]}"))
+
+
+def oversized_rendition_key(
+    source_key: str, config: PipelineConfig, *, incoming_prefix: str, output_prefix: str
+) -> str | None:
+    """Why the upload at `source_key` cannot have its renditions (a key over S3_MAX_KEY_BYTES), or None."""
     keys = (
         output_key(source_key, name, incoming_prefix=incoming_prefix, output_prefix=output_prefix, fmt=fmt)
         for name in rendition_names(config)
         for fmt in ("jpeg", *config.extra_formats)
     )
-    return max(keys, key=lambda key: len(key.encode()))
+    longest = max(keys, key=lambda key: len(key.encode()))
+    if len(longest.encode()) <= S3_MAX_KEY_BYTES:
+        return None
+    return (
+        f"key too long: rendition key …{longest[-30:]} would be {len(longest.encode())} bytes,"
+        f" over S3's limit of {S3_MAX_KEY_BYTES}"
+    )
 
 
 def parse_extra_formats(text: str) -> tuple[str, ...]:

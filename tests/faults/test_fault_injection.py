@@ -79,7 +79,8 @@ PROCESSED_PHASES = [
     [("PutObject", 1), ("PutObject", 2), ("PutObject", 3)],
     [("DeleteObject", 1)],
 ]
-REJECTED_PHASES = [[("GetObject", 1)], [("CopyObject", 1)], [("DeleteObject", 1)]]
+# (the HEAD: is failed/<path> free, or another rejected upload's, before the copy)
+REJECTED_PHASES = [[("GetObject", 1)], [("HeadObject", 1)], [("CopyObject", 1)], [("DeleteObject", 1)]]
 PROCESSED_CALLS = [call for phase in PROCESSED_PHASES for call in phase]
 REJECTED_CALLS = [call for phase in REJECTED_PHASES for call in phase]
 
@@ -282,6 +283,7 @@ def test_permanent_rejection_is_never_retried(
     assert rig.sleeper.delays == []
     assert [(a.operation, a.attempt) for a in wire.attempts] == [
         ("GetObject", 1),
+        ("HeadObject", 1),
         ("CopyObject", 1),
         ("DeleteObject", 1),
     ]
@@ -289,7 +291,7 @@ def test_permanent_rejection_is_never_retried(
     assert not rig.guard_violations
 
 
-def test_oversized_upload_is_rejected_with_one_copy_and_one_delete(rig: Rig, context: Any) -> None:
+def test_oversized_upload_is_rejected_with_one_look_one_copy_and_one_delete(rig: Rig, context: Any) -> None:
     s3, wire = rig.s3, rig.wire
     service = handler.get_service()
     item = upload(s3, "incoming/perm/big.jpg", jpeg_bytes(gradient(400, 300)), "quarantined")
@@ -297,7 +299,11 @@ def test_oversized_upload_is_rejected_with_one_copy_and_one_delete(rig: Rig, con
         patch.setattr(service, "settings", replace(service.settings, max_input_bytes=100))
         [result] = handler.lambda_handler(item.event, context)["results"]
     assert result["status"] == "rejected" and result["error_kind"] == "too_large"
-    assert [(a.operation, a.attempt) for a in wire.attempts] == [("CopyObject", 1), ("DeleteObject", 1)]
+    assert [(a.operation, a.attempt) for a in wire.attempts] == [
+        ("HeadObject", 1),
+        ("CopyObject", 1),
+        ("DeleteObject", 1),
+    ]
     assert rig.sleeper.delays == []
     assert bucket_audit(s3, [item])[1] == {"quarantined": 1}
 

@@ -22,6 +22,7 @@ from infra_helpers import (
 )
 
 from image_optimizer.settings import MAX_THREADS, SETTINGS
+from tests.policy import ALLOWED_OBJECT_GRANTS
 
 # Every setting the function reads, with the default settings.py declares: one source of truth.
 EXPECTED_ENV_DEFAULTS = {setting.name: setting.default for setting in SETTINGS} | {"EVENT_BUS_NAME": ""}
@@ -29,12 +30,6 @@ POWERTOOLS_ENV = {
     "POWERTOOLS_SERVICE_NAME": "image-optimizer",
     "POWERTOOLS_METRICS_NAMESPACE": "ImageOptimizer",
     "POWERTOOLS_LOG_LEVEL": "INFO",
-}
-# (action set, prefix parameter) pairs the function role may hold on objects.
-ALLOWED_OBJECT_GRANTS = {
-    "IncomingPrefix": {"s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"},
-    "OutputPrefix": {"s3:PutObject", "s3:GetObject"},
-    "FailedPrefix": {"s3:PutObject"},
 }
 
 

@@ -17,7 +17,7 @@ from image_optimizer import handler
 from image_optimizer.service import ImageService
 from image_optimizer.storage import EventPublisher
 from tests.conftest import BUCKET, gradient, jpeg_bytes, keys, png_bytes
-from tests.integration.test_handler import put
+from tests.integration.test_handler import put, s3_event
 
 BUS = "image-events"
 
@@ -118,3 +118,25 @@ def test_an_event_that_cannot_be_published_keeps_the_original_for_the_retry(
 
     assert [message["detail-type"] for message in subscriber()] == ["ImageOptimized"]
     assert keys(s3, "incoming/") == []
+
+
+def test_the_same_event_again_on_a_versioned_bucket_announces_nothing_twice(
+    s3: Any, subscriber: Any, context: Any
+) -> None:
+    # The processed original stays readable by version id behind its delete marker: the repeat reads it, finds
+    # every rendition already its own, and stops there (before, it announced again and deleted again).
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    data = png_bytes(gradient(400, 300))
+    response = s3.put_object(Bucket=BUCKET, Key="incoming/v.png", Body=data)
+    event = s3_event("incoming/v.png", response["ETag"].strip('"'), len(data))
+    event["Records"][0]["s3"]["object"]["versionId"] = response["VersionId"]
+    assert handler.lambda_handler(event, context)["results"][0]["status"] == "processed"
+    media = {key: s3.head_object(Bucket=BUCKET, Key=key)["ETag"] for key in keys(s3, "media/")}
+
+    [again] = handler.lambda_handler(event, context)["results"]
+
+    assert again["status"] == "skipped" and "already processed" in again["reason"]
+    assert [message["detail-type"] for message in subscriber()] == ["ImageOptimized"]
+    assert {key: s3.head_object(Bucket=BUCKET, Key=key)["ETag"] for key in keys(s3, "media/")} == media
+    markers = s3.list_object_versions(Bucket=BUCKET, Prefix="incoming/").get("DeleteMarkers", [])
+    assert len(markers) == 1  # no second delete

@@ -159,6 +159,19 @@ def test_non_image_moves_to_failed_with_the_reason(s3: Any, context: Any) -> Non
     assert "text" in moved["Metadata"]["reason"]
 
 
+def test_a_second_rejected_upload_at_the_same_key_keeps_the_first(s3: Any, context: Any) -> None:
+    first = put(s3, "incoming/docs/cv.jpg", b"first: a text file\n")
+    assert handler.lambda_handler(first, context)["results"][0]["status"] == "rejected"
+    handler.lambda_handler(first, context)  # the same event again: the original is gone, nothing moves
+    second = put(s3, "incoming/docs/cv.jpg", b"%PDF-1.4 second\n")
+    [result] = handler.lambda_handler(second, context)["results"]
+    assert result["status"] == "rejected" and result["error_kind"] == "unsupported_format"
+    tag = second["Records"][0]["s3"]["object"]["eTag"][:12]
+    assert keys(s3) == sorted(["failed/docs/cv.jpg", f"failed/docs/cv.{tag}.jpg"])
+    assert s3.get_object(Bucket=BUCKET, Key="failed/docs/cv.jpg")["Body"].read() == b"first: a text file\n"
+    assert s3.get_object(Bucket=BUCKET, Key=f"failed/docs/cv.{tag}.jpg")["Body"].read() == b"%PDF-1.4 second\n"
+
+
 def test_oversized_upload_is_rejected_without_downloading(s3: Any, context: Any) -> None:
     data = jpeg_bytes(gradient(400, 300))
     event = put(s3, "incoming/big.jpg", data)

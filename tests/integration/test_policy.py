@@ -1,0 +1,63 @@
+"""Every S3 call the service makes is one the template's role allows (tests/policy.py, which the template test
+holds the role to): moto grants everything, so a call outside the role would pass every other test here and
+fail only in AWS (HeadObject without s3:GetObject on its prefix is a 403, not a 404)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from image_optimizer import handler
+from tests.conftest import BUCKET, gradient, png_bytes
+from tests.integration.test_handler import put, s3_event
+from tests.policy import ALLOWED_OBJECT_GRANTS
+
+PREFIXES = {"incoming/": "IncomingPrefix", "media/": "OutputPrefix", "failed/": "FailedPrefix"}
+
+
+def grants_needed(operation: str, params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(IAM action, object key) pairs an S3 call needs: a versioned read or delete needs its Version action too."""
+    versioned = "VersionId" in params
+    if operation == "CopyObject":
+        source = params["CopySource"]
+        read = ["s3:GetObject"] + (["s3:GetObjectVersion"] if "VersionId" in source else [])
+        return [(action, source["Key"]) for action in read] + [("s3:PutObject", params["Key"])]
+    actions = {
+        "GetObject": ["s3:GetObject"] + (["s3:GetObjectVersion"] if versioned else []),
+        "HeadObject": ["s3:GetObject"] + (["s3:GetObjectVersion"] if versioned else []),
+        "PutObject": ["s3:PutObject"],
+        "DeleteObject": ["s3:DeleteObject"] + (["s3:DeleteObjectVersion"] if versioned else []),
+    }[operation]
+    return [(action, params["Key"]) for action in actions]
+
+
+def test_every_s3_call_of_every_path_is_inside_the_roles_grants(s3: Any, context: Any) -> None:
+    calls: list[tuple[str, dict[str, Any]]] = []
+    client = handler.get_service().storage.client
+    client.meta.events.register(
+        "provide-client-params.s3.*", lambda params, model, **_: calls.append((model.name, dict(params)))
+    )
+
+    def run(event: dict[str, Any]) -> None:
+        handler.lambda_handler(event, context)
+
+    image = png_bytes(gradient(300, 200))
+    processed = put(s3, "incoming/ok.png", image)
+    run(processed)
+    run(processed)  # again: the original is gone
+    rewritten = put(s3, "incoming/ok.png", image)
+    run(rewritten)  # renditions already there: looked at, then written over
+    run(put(s3, "incoming/bad.jpg", b"text"))
+    run(put(s3, "incoming/bad.jpg", b"more text"))  # a rejected upload already in failed/: looked at, beside it
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    response = s3.put_object(Bucket=BUCKET, Key="incoming/v.png", Body=image)
+    versioned = s3_event("incoming/v.png", response["ETag"].strip('"'), len(image))
+    versioned["Records"][0]["s3"]["object"]["versionId"] = response["VersionId"]
+    run(versioned)
+    run(versioned)  # the old version read again, its renditions found
+
+    operations = {operation for operation, _ in calls}
+    assert {"GetObject", "HeadObject", "PutObject", "DeleteObject", "CopyObject"} <= operations
+    for operation, params in calls:
+        for action, key in grants_needed(operation, params):
+            prefix = next(PREFIXES[p] for p in PREFIXES if key.startswith(p))
+            assert action in ALLOWED_OBJECT_GRANTS[prefix], f"{operation} {key}: {action} not granted on {prefix}"
