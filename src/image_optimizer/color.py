@@ -31,9 +31,15 @@ def is_grayscale(image: Image.Image) -> bool:
     return False
 
 
-# Rows converted at a time from a wide mode (I;16, I, F) to L: the whole image would take a full-size 32-bit copy
-# (and a second one while scaling): 10-12 bytes a pixel at the peak, past a 1024 MB function at 100 MP.
-WIDE_MODE_BAND_ROWS = 256
+# Pixels converted at a time from a wide mode (I;16, I, F) to L: the whole image would take a full-size 32-bit
+# copy (and a second one while scaling): 10-12 bytes a pixel at the peak, past a 1024 MB function at 100 MP. By
+# pixels, not rows: each band costs Pillow ~3 ms to take the lookup table, so a 1-px-wide strip in 256-row bands
+# took 23 s for 2 MP.
+WIDE_MODE_BAND_PIXELS = 4_000_000
+
+
+def band_rows(width: int) -> int:
+    return max(1, WIDE_MODE_BAND_PIXELS // width)
 
 
 def to_8bit(image: Image.Image) -> Image.Image:
@@ -58,14 +64,16 @@ def to_8bit(image: Image.Image) -> Image.Image:
 
 def _banded_to_gray(image: Image.Image) -> Image.Image:
     """16-bit and 32-bit integer data (0..65535 -> 0..255: Pillow's own conversion clips instead of scaling), or
-    float data (0..1), to L, WIDE_MODE_BAND_ROWS rows at a time: the peak is the source plus the 8-bit result.
+    float data (0..1), to L, a band of rows (WIDE_MODE_BAND_PIXELS) at a time: the peak is the source plus the
+    8-bit result.
     A 16-bit PNG's colour key (tRNS) becomes an alpha channel: LA."""
     key = image.info.get("transparency") if image.mode != "F" else None
     key = key if isinstance(key, int) and 0 <= key <= 65535 else None
     gray = Image.new("L", image.size)
     alpha = Image.new("L", image.size) if key is not None else None
-    for top in range(0, image.height, WIDE_MODE_BAND_ROWS):
-        band = image.crop((0, top, image.width, min(image.height, top + WIDE_MODE_BAND_ROWS)))
+    rows = band_rows(image.width)
+    for top in range(0, image.height, rows):
+        band = image.crop((0, top, image.width, min(image.height, top + rows)))
         if band.mode == "F":
             gray.paste(band.point(lambda value: value * 255).convert("L"), (0, top))
             continue
@@ -112,7 +120,8 @@ def _transform(icc: bytes, in_mode: str, out_mode: str) -> ImageCms.ImageCmsTran
         transform = ImageCms.buildTransform(
             source, _srgb(), in_mode, out_mode, renderingIntent=ImageCms.Intent.PERCEPTUAL
         )
-        return None if in_mode != "CMYK" and _leaves_unchanged(transform, in_mode) else transform
+        named_srgb = in_mode != "CMYK" and "srgb" in (ImageCms.getProfileDescription(source) or "").lower()
+        return None if named_srgb and _leaves_unchanged(transform, in_mode) else transform
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         return None  # An unreadable profile is ignored: the pixels are treated as sRGB.
 
@@ -121,8 +130,9 @@ SRGB_TOLERANCE = 1  # levels: an sRGB IEC61966-2.1 profile maps onto LittleCMS's
 
 
 def _leaves_unchanged(transform: ImageCms.ImageCmsTransform, in_mode: str) -> bool:
-    """Is this profile sRGB in all but name? Judged by what its transform does to a grid of colours, not by its
-    name: a linear-light profile called "sRGB-elle-V2-g10" must be converted. Its images then skip the transform."""
+    """Is a profile named sRGB really sRGB? Judged by what its transform does to a grid of colours: a linear-light
+    profile called "sRGB-elle-V2-g10" must be converted. Only then do its images skip the transform (any other
+    profile is converted, as it always was)."""
     levels = range(0, 256, 15)
     colours = (
         [(r, g, b) for r in levels for g in levels for b in levels] if in_mode != "L" else [(v,) * 3 for v in levels]

@@ -82,8 +82,6 @@ class ImageService:
         too_long = oversized_rendition_key(
             ref.key, settings.pipeline, incoming_prefix=settings.incoming_prefix, output_prefix=settings.output_prefix
         )
-        if too_long:  # S3 would refuse it on every attempt: quarantined, not retried
-            return self._reject(ref, ref.etag, KeyTooLong(too_long), ref.size or 0)
         try:
             original = self.storage.open(
                 ref.bucket, ref.key, etag=ref.etag, version_id=ref.version_id, max_bytes=settings.max_input_bytes
@@ -94,6 +92,10 @@ class ImageService:
             return Outcome("skipped", ref.bucket, ref.key, STALE)
         except ObjectTooLarge as error:  # the copy and delete stay conditional on the upload that was read
             return self._reject(ref, error.etag, self._too_large(error.size), error.size, error.version_id)
+        if too_long:  # S3 would refuse it on every attempt: quarantined, not retried; its body is never read
+            original.body.close()
+            rejection = KeyTooLong(too_long)
+            return self._reject(ref, original.etag, rejection, original.body.size, original.version_id)
         result, size = self._optimize(original)
         if isinstance(result, ImageRejected):
             return self._reject(ref, original.etag, result, size, original.version_id, original.content_type)
@@ -180,12 +182,15 @@ class ImageService:
 
     def _still_current(self, ref: ObjectRef, original: StoredObject) -> bool:
         """Is the upload we read still the object at its key? (Deleted by a duplicate run counts as no.)"""
+        return self._at_its_key(ref, original.etag, original.version_id)
+
+    def _at_its_key(self, ref: ObjectRef, etag: str | None, version_id: str | None) -> bool:
         head = self.storage.head(ref.bucket, ref.key)
         if head is None:
             return False
-        if original.version_id:
-            return head.version_id == original.version_id
-        return head.etag == original.etag
+        if version_id:
+            return head.version_id == version_id
+        return head.etag == etag
 
     def _write_one(self, bucket: str, key: str, data: bytes, content_type: str, source: Source) -> bool:
         """Write while the key is free, the usual case: one request. When something is there, or the upload is no
@@ -251,16 +256,19 @@ class ImageService:
         }
         self.publisher.publish(detail_type, detail, [f"arn:aws:s3:::{ref.bucket}"])
 
-    def _failed_key(self, ref: ObjectRef, identity: str) -> str:
+    def _failed_key(self, ref: ObjectRef, identity: str) -> tuple[str, bool]:
         """failed/<same path>, unless another rejected upload is there: then beside it, tagged with this one's
-        ETag (a copy would replace it, and on an unversioned bucket that upload would be gone)."""
+        ETag (a copy would replace it, and on an unversioned bucket that upload would be gone). True: this
+        upload's own copy is there already (an earlier attempt, or a repeat of the event)."""
         settings = self.settings
         prefixes = {"incoming_prefix": settings.incoming_prefix, "failed_prefix": settings.failed_prefix}
         target = failed_key(ref.key, **prefixes)
         held = self.storage.head(ref.bucket, target)
-        if held is None or (identity and held.metadata.get("source-etag") == identity):  # free, or ours (a retry)
-            return target
-        return failed_key(ref.key, **prefixes, tag=identity[:12] or "untagged")
+        if held is None:
+            return target, False
+        if held.metadata.get("source-etag") == identity:
+            return target, True
+        return failed_key(ref.key, **prefixes, tag=identity[:12]), False
 
     def _too_large(self, size: int) -> ImageTooLarge:
         return ImageTooLarge(f"upload is {size} bytes, over the limit MAX_INPUT_BYTES={self.settings.max_input_bytes}")
@@ -276,8 +284,10 @@ class ImageService:
     ) -> Outcome:
         """Move the original to FAILED_PREFIX (copy, then delete) with the reason in its metadata."""
         version_id = version_id or ref.version_id
-        identity = (etag or version_id or "").strip('"')
-        target = self._failed_key(ref, identity)
+        identity = (etag or "").strip('"') or "unknown"  # every caller has the ETag of what it read
+        target, copied = self._failed_key(ref, identity)
+        if copied and not self._at_its_key(ref, etag, version_id):  # moved before: announced, nothing twice
+            return Outcome("skipped", ref.bucket, ref.key, "original no longer exists (already moved)")
         metadata = {
             "reason": metadata_value(rejection.message),
             "error-kind": rejection.kind,

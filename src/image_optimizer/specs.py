@@ -91,7 +91,13 @@ def failed_key(source_key: str, *, incoming_prefix: str, failed_prefix: str, tag
     if not tag:
         return failed_prefix + relative
     pure = PurePosixPath(relative)
-    return failed_prefix + str(pure.with_name(f"{stem_of(pure.name)}.{tag}{pure.name[len(stem_of(pure.name)) :]}"))
+    stem = stem_of(pure.name)
+    suffix = pure.name[len(stem) :]
+    tagged = failed_prefix + str(pure.with_name(f"{stem}.{tag}{suffix}"))
+    while len(tagged.encode()) > S3_MAX_KEY_BYTES and len(stem) > 1:  # the tag must not push it past S3's limit
+        stem = stem[:-1]
+        tagged = failed_prefix + str(pure.with_name(f"{stem}.{tag}{suffix}"))
+    return tagged
 
 
 def oversized_rendition_key(

@@ -183,6 +183,9 @@ class S3Storage:
                 CopySource=source,
                 MetadataDirective="REPLACE",
                 Metadata=metadata,
+                # Without the upload's tags: copying them needs s3:GetObjectTagging and s3:PutObjectTagging,
+                # which the role does not hold (a tagged upload would fail every attempt).
+                TaggingDirective="REPLACE",
                 **request,
             )
         except ClientError as error:

@@ -140,3 +140,20 @@ def test_the_same_event_again_on_a_versioned_bucket_announces_nothing_twice(
     assert {key: s3.head_object(Bucket=BUCKET, Key=key)["ETag"] for key in keys(s3, "media/")} == media
     markers = s3.list_object_versions(Bucket=BUCKET, Prefix="incoming/").get("DeleteMarkers", [])
     assert len(markers) == 1  # no second delete
+
+
+def test_the_same_event_again_for_a_rejected_upload_on_a_versioned_bucket_moves_nothing_twice(
+    s3: Any, subscriber: Any, context: Any
+) -> None:
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    response = s3.put_object(Bucket=BUCKET, Key="incoming/notes.png", Body=b"not an image")
+    event = s3_event("incoming/notes.png", response["ETag"].strip('"'), 12)
+    event["Records"][0]["s3"]["object"]["versionId"] = response["VersionId"]
+    assert handler.lambda_handler(event, context)["results"][0]["status"] == "rejected"
+
+    [again] = handler.lambda_handler(event, context)["results"]
+
+    assert again["status"] == "skipped" and "already moved" in again["reason"]
+    assert [message["detail-type"] for message in subscriber()] == ["ImageRejected"]
+    versions = s3.list_object_versions(Bucket=BUCKET, Prefix="failed/")["Versions"]
+    assert len(versions) == 1  # copied once

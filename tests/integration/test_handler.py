@@ -192,8 +192,13 @@ def test_a_key_whose_renditions_s3_cannot_store_is_rejected_not_retried(s3: Any,
     assert len(key.encode()) == 1022
     event = put(s3, key, png_bytes(gradient(40, 30)))
     service = handler.get_service()
-    with mock.patch.object(service.storage, "open", side_effect=AssertionError("downloaded")):
+    opened = []
+    real_open = service.storage.open
+    with mock.patch.object(
+        service.storage, "open", side_effect=lambda *a, **k: opened.append(real_open(*a, **k)) or opened[-1]
+    ):
         [result] = handler.lambda_handler(event, context)["results"]
+    assert [stored.body.received for stored in opened] == [0]  # its body never read
     assert result["status"] == "rejected" and result["error_kind"] == "key_too_long"
     assert "1025 bytes, over S3's limit of 1024" in result["reason"]
     assert keys(s3) == ["failed/" + key.removeprefix("incoming/")]  # 1,020 bytes: it fits

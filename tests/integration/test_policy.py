@@ -20,7 +20,11 @@ def grants_needed(operation: str, params: dict[str, Any]) -> list[tuple[str, str
     if operation == "CopyObject":
         source = params["CopySource"]
         read = ["s3:GetObject"] + (["s3:GetObjectVersion"] if "VersionId" in source else [])
-        return [(action, source["Key"]) for action in read] + [("s3:PutObject", params["Key"])]
+        write = ["s3:PutObject"]
+        if params.get("TaggingDirective") != "REPLACE":  # COPY, the default, copies the tags too
+            read += ["s3:GetObjectVersionTagging" if "VersionId" in source else "s3:GetObjectTagging"]
+            write += ["s3:PutObjectTagging"]
+        return [(action, source["Key"]) for action in read] + [(action, params["Key"]) for action in write]
     actions = {
         "GetObject": ["s3:GetObject"] + (["s3:GetObjectVersion"] if versioned else []),
         "HeadObject": ["s3:GetObject"] + (["s3:GetObjectVersion"] if versioned else []),
@@ -46,7 +50,9 @@ def test_every_s3_call_of_every_path_is_inside_the_roles_grants(s3: Any, context
     run(processed)  # again: the original is gone
     rewritten = put(s3, "incoming/ok.png", image)
     run(rewritten)  # renditions already there: looked at, then written over
-    run(put(s3, "incoming/bad.jpg", b"text"))
+    tagged = s3.put_object(Bucket=BUCKET, Key="incoming/bad.jpg", Body=b"text", Tagging="from=site")
+    run(s3_event("incoming/bad.jpg", tagged["ETag"].strip('"'), 4))  # rejected; its tags stay behind
+    assert s3.get_object_tagging(Bucket=BUCKET, Key="failed/bad.jpg")["TagSet"] == []
     run(put(s3, "incoming/bad.jpg", b"more text"))  # a rejected upload already in failed/: looked at, beside it
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     response = s3.put_object(Bucket=BUCKET, Key="incoming/v.png", Body=image)

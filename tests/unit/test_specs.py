@@ -52,3 +52,16 @@ def test_thumbnail_specs_parse_in_order() -> None:
 def test_bad_thumbnail_specs_are_refused(bad: str) -> None:
     with pytest.raises(ValueError):
         parse_thumbnails(bad)
+
+
+def test_a_failed_key_beside_another_keeps_its_suffix_and_fits_s3s_limit() -> None:
+    from image_optimizer.specs import S3_MAX_KEY_BYTES, failed_key
+
+    prefixes = {"incoming_prefix": "incoming/", "failed_prefix": "failed/"}
+    assert failed_key("incoming/docs/cv.pdf", **prefixes) == "failed/docs/cv.pdf"
+    assert failed_key("incoming/docs/cv.pdf", **prefixes, tag="3f2a9c1b0d4e") == "failed/docs/cv.3f2a9c1b0d4e.pdf"
+    assert failed_key("incoming/..png", **prefixes, tag="3f2a") == "failed/..png.3f2a"
+    long_key = "incoming/a/" + "é" * 503 + ".jpg"  # 1,022 bytes: tagged as it is, 1,033
+    tagged = failed_key(long_key, **prefixes, tag="3f2a9c1b0d4e")
+    assert len(tagged.encode()) <= S3_MAX_KEY_BYTES
+    assert tagged.startswith("failed/a/éé") and tagged.endswith("é.3f2a9c1b0d4e.jpg")
