@@ -182,10 +182,10 @@ class ImageService:
 
     def _still_current(self, ref: ObjectRef, original: StoredObject) -> bool:
         """Is the upload we read still the object at its key? (Deleted by a duplicate run counts as no.)"""
-        return self._at_its_key(ref, original.etag, original.version_id)
+        return self._at_its_key(ref.bucket, ref.key, original.etag, original.version_id)
 
-    def _at_its_key(self, ref: ObjectRef, etag: str | None, version_id: str | None) -> bool:
-        head = self.storage.head(ref.bucket, ref.key)
+    def _at_its_key(self, bucket: str, key: str, etag: str | None, version_id: str | None) -> bool:
+        head = self.storage.head(bucket, key)
         if head is None:
             return False
         if version_id:
@@ -225,6 +225,13 @@ class ImageService:
             if verdict is Verdict.SAME:
                 return False  # an earlier attempt of this same upload wrote it: no second write
             if verdict is Verdict.NEWER_EXISTS:
+                raise Superseded(key)
+            theirs = current.metadata.get("source-etag") if current else None
+            if theirs not in (None, source.etag.strip('"')) and not self._at_its_key(
+                bucket, source.key, source.etag, source.version_id
+            ):
+                # Over another upload's rendition, only while ours is still at its key: a newer upload processed
+                # and gone since our look (without sequencers, in the same second) would lose its renditions.
                 raise Superseded(key)
             if put(current.etag if current else None):
                 return True
@@ -286,7 +293,7 @@ class ImageService:
         version_id = version_id or ref.version_id
         identity = (etag or "").strip('"') or "unknown"  # every caller has the ETag of what it read
         target, copied = self._failed_key(ref, identity)
-        if copied and not self._at_its_key(ref, etag, version_id):  # moved before: announced, nothing twice
+        if copied and not self._at_its_key(ref.bucket, ref.key, etag, version_id):  # moved and announced before
             return Outcome("skipped", ref.bucket, ref.key, "original no longer exists (already moved)")
         metadata = {
             "reason": metadata_value(rejection.message),

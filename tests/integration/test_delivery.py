@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -10,6 +11,8 @@ from unittest import mock
 import pytest
 
 from image_optimizer import handler, renderer
+from image_optimizer.objects import ObjectRef
+from image_optimizer.service import ImageService
 from tests.conftest import BUCKET, gradient, jpeg_bytes, keys, png_bytes
 from tests.integration.test_handler import put, s3_event
 
@@ -150,6 +153,38 @@ def test_a_stale_writer_never_overwrites_renditions_of_a_newer_upload(s3: Any, c
         for key in keys(s3, "media/")
     )
     assert keys(s3, "incoming/") == []
+
+
+def test_a_stale_writer_that_looked_before_a_same_second_batch_upload_backs_off(s3: Any, context: Any) -> None:
+    """The narrower race: A's run finds A still at its key, and only then is B uploaded and processed by a
+    Batch Operations task (no sequencer), in the same LastModified second, so nothing orders the two by metadata.
+    A's run must not write over B's renditions: it looks at its key again before overwriting another upload's."""
+    service = handler.get_service()
+    other = ImageService(service.storage, service.settings)  # the batch task's invocation
+    real_still_current = service._still_current
+    for attempt in range(5):  # both uploads must land inside one second; try again if they straddle one
+        key = f"incoming/window-{attempt}.png"
+        while time.time() % 1 > 0.3:
+            time.sleep(0.02)
+        old_event = with_sequencer(put(s3, key, png_bytes(gradient(400, 300))), "0055AED6DCD90281E5")
+        old_modified = s3.head_object(Bucket=BUCKET, Key=key)["LastModified"].isoformat()
+
+        def looked_then_newer_upload(ref: Any, original: Any, key: str = key) -> bool:
+            current = real_still_current(ref, original)
+            s3.put_object(Bucket=BUCKET, Key=key, Body=png_bytes(gradient(320, 240)))
+            assert other.process(ObjectRef(BUCKET, key)).status == "processed"
+            return current
+
+        with mock.patch.object(service, "_still_current", side_effect=looked_then_newer_upload):
+            [outcome] = handler.lambda_handler(old_event, context)["results"]
+        main = s3.head_object(Bucket=BUCKET, Key=key.replace("incoming/", "media/").replace(".png", ".jpg"))
+        if main["Metadata"]["source-last-modified"] != old_modified:
+            continue  # the two uploads fell in different seconds: metadata alone orders them
+        assert outcome["status"] == "skipped" and "newer upload" in outcome["reason"]
+        assert main["Metadata"]["source-etag"] != old_event["Records"][0]["s3"]["object"]["eTag"]
+        assert "source-sequencer" not in main["Metadata"]  # still the batch task's rendition
+        return
+    pytest.fail("no two uploads landed in one second in 5 attempts")
 
 
 def write_all_but_small(s3: Any, context: Any, event: dict[str, Any]) -> None:
