@@ -70,17 +70,18 @@ def _banded_to_gray(image: Image.Image) -> Image.Image:
     key = image.info.get("transparency") if image.mode != "F" else None
     key = key if isinstance(key, int) and 0 <= key <= 65535 else None
     gray = Image.new("L", image.size)
-    alpha = Image.new("L", image.size) if key is not None else None
+    transparent = _transparent_where(key) if key is not None else None
+    alpha = Image.new("L", image.size) if transparent is not None else None
     rows = band_rows(image.width)
     for top in range(0, image.height, rows):
         band = image.crop((0, top, image.width, min(image.height, top + rows)))
-        if band.mode == "F":
+        if image.mode == "F":
             gray.paste(band.point(lambda value: value * 255).convert("L"), (0, top))
             continue
-        wide = band if band.mode == "I" else band.convert("I")
+        wide = band if image.mode == "I" else band.convert("I")
         gray.paste(wide.point(_sixteen_to_eight(), "L"), (0, top))
-        if alpha is not None and key is not None:
-            alpha.paste(wide.point(_transparent_where(key), "L"), (0, top))
+        if alpha is not None and transparent is not None:
+            alpha.paste(wide.point(transparent, "L"), (0, top))
     return Image.merge("LA", (gray, alpha)) if alpha is not None else gray
 
 

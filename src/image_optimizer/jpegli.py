@@ -20,6 +20,8 @@ from __future__ import annotations
 import ctypes
 from functools import lru_cache
 
+from .layout import JPEG_MAX_SIDE
+
 SUPPORTED_PYJPEGLI = ("0.3.2",)
 JPEG_LIB_VERSION = 62
 COMPRESS_STRUCT_SIZE = 520
@@ -30,7 +32,7 @@ JCS_RGB = 2
 # first, whose h_samp_factor, v_samp_factor sit at byte 8: luma 2x2 (jpegli's default) is 4:2:0, 1x1 is 4:4:4.
 COMP_INFO_OFFSET = 88
 SAMPLING_FACTORS_OFFSET = 8
-MAX_DIMENSION = 65_500  # JPEG's own limit
+MAX_DIMENSION = JPEG_MAX_SIDE
 PROGRESSIVE_LEVEL = 2  # jpegli's default scan script for progressive output (cjpegli's)
 
 _P = ctypes.c_void_p

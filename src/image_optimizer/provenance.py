@@ -17,6 +17,9 @@ class Verdict(Enum):
     WRITE = "write"  # nothing there, or renditions of an older upload (or of other settings or code)
     SAME = "same"  # already written from this very upload with these settings and code: skip, bytes unchanged
     NEWER_EXISTS = "newer"  # a newer upload of the key owns the renditions: a stale event
+    # Another upload of the key, modified in the same second, and no sequencers to order the two (S3 Batch
+    # Operations tasks carry none): write only while this upload is still at its key, looked at just before.
+    TIE = "tie"
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ def judge(existing: dict[str, str], mine: Source) -> Verdict:
     if theirs_sequencer and mine.sequencer:
         newer = _sequencer_key(theirs_sequencer) > _sequencer_key(mine.sequencer)
         return Verdict.NEWER_EXISTS if newer else Verdict.WRITE
-    if existing.get("source-last-modified", "") > mine.last_modified:
-        return Verdict.NEWER_EXISTS
-    return Verdict.WRITE
+    theirs_modified = existing.get("source-last-modified", "")
+    if theirs_modified == mine.last_modified:
+        return Verdict.TIE
+    return Verdict.NEWER_EXISTS if theirs_modified > mine.last_modified else Verdict.WRITE

@@ -79,9 +79,6 @@ class ImageService:
             return Outcome("ignored", ref.bucket, ref.key, "folder placeholder")
         if ref.size is not None and ref.size > settings.max_input_bytes:
             return self._reject(ref, ref.etag, self._too_large(ref.size), ref.size)
-        too_long = oversized_rendition_key(
-            ref.key, settings.pipeline, incoming_prefix=settings.incoming_prefix, output_prefix=settings.output_prefix
-        )
         try:
             original = self.storage.open(
                 ref.bucket, ref.key, etag=ref.etag, version_id=ref.version_id, max_bytes=settings.max_input_bytes
@@ -92,6 +89,9 @@ class ImageService:
             return Outcome("skipped", ref.bucket, ref.key, STALE)
         except ObjectTooLarge as error:  # the copy and delete stay conditional on the upload that was read
             return self._reject(ref, error.etag, self._too_large(error.size), error.size, error.version_id)
+        too_long = oversized_rendition_key(
+            ref.key, settings.pipeline, incoming_prefix=settings.incoming_prefix, output_prefix=settings.output_prefix
+        )
         if too_long:  # S3 would refuse it on every attempt: quarantined, not retried; its body is never read
             original.body.close()
             rejection = KeyTooLong(too_long)
@@ -224,14 +224,10 @@ class ImageService:
                 verdict = Verdict.WRITE if source.current else Verdict.NEWER_EXISTS
             if verdict is Verdict.SAME:
                 return False  # an earlier attempt of this same upload wrote it: no second write
-            if verdict is Verdict.NEWER_EXISTS:
-                raise Superseded(key)
-            theirs = current.metadata.get("source-etag") if current else None
-            if theirs not in (None, source.etag.strip('"')) and not self._at_its_key(
+            tie_lost = verdict is Verdict.TIE and not self._at_its_key(
                 bucket, source.key, source.etag, source.version_id
-            ):
-                # Over another upload's rendition, only while ours is still at its key: a newer upload processed
-                # and gone since our look (without sequencers, in the same second) would lose its renditions.
+            )
+            if verdict is Verdict.NEWER_EXISTS or tie_lost:  # (a tie: gone since our look, so the other is newer)
                 raise Superseded(key)
             if put(current.etag if current else None):
                 return True

@@ -80,14 +80,14 @@ def rendition_name(stem: str, rendition: str, fmt: str = "jpeg") -> str:
 
 def output_key(source_key: str, rendition: str, *, incoming_prefix: str, output_prefix: str, fmt: str = "jpeg") -> str:
     """`incoming/<path>/<stem>.<ext>` -> `media/<path>/<stem>[_<name>].jpg` (or .webp / .avif)."""
-    relative = source_key[len(incoming_prefix) :] if source_key.startswith(incoming_prefix) else source_key
+    relative = source_key.removeprefix(incoming_prefix)
     return output_prefix + rendition_name(stem_of(relative), rendition, fmt)
 
 
 def failed_key(source_key: str, *, incoming_prefix: str, failed_prefix: str, tag: str = "") -> str:
     """`incoming/<path>` -> `failed/<path>`; with a `tag` (when an earlier rejected upload holds that key),
     `failed/<path stem>.<tag><suffix>`: `failed/docs/cv.3f2a9c1b.pdf`."""
-    relative = source_key[len(incoming_prefix) :] if source_key.startswith(incoming_prefix) else source_key
+    relative = source_key.removeprefix(incoming_prefix)
     if not tag:
         return failed_prefix + relative
     pure = PurePosixPath(relative)

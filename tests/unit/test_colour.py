@@ -14,7 +14,7 @@ from image_optimizer.errors import CorruptImage, ImageTooLarge, TruncatedImage
 from image_optimizer.pipeline import optimize
 from image_optimizer.specs import PipelineConfig
 from tests.colour import mean_delta_e
-from tests.conftest import FIXTURES_DIR, ROOT
+from tests.conftest import FIXTURES_DIR, ROOT, png_bytes
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 # In-gamut, mid-saturation colours: where reading the pixels as sRGB would visibly shift them.
@@ -83,9 +83,7 @@ def test_a_profile_is_judged_by_what_it_does_not_by_its_name() -> None:
     config = PipelineConfig(max_width=10_000, thumbnails=())
 
     def main_tagged(profile: bytes) -> bytes:
-        buffer = io.BytesIO()
-        patch_chart().save(buffer, "PNG", icc_profile=profile)
-        return optimize(buffer.getvalue(), config).main.data
+        return optimize(png_bytes(patch_chart(), icc_profile=profile), config).main.data
 
     assert main_tagged(renamed) == main_tagged(icc)
 

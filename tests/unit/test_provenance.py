@@ -74,4 +74,5 @@ def test_an_upload_no_longer_at_its_key_never_replaces_another_uploads_rendition
     newer = source("new", None, "2026-11-25T12:00:00+00:00")
     replaced = Source("incoming/x.jpg", '"old"', None, "2026-11-25T12:00:00+00:00", None, CONFIG, current=False)
     assert judge(newer.metadata(), replaced) is Verdict.NEWER_EXISTS
-    assert judge(newer.metadata(), source("old", None, "2026-11-25T12:00:00+00:00")) is Verdict.WRITE
+    # still at its key when it looked: a tie, written only if still there at the write (the service looks again)
+    assert judge(newer.metadata(), source("old", None, "2026-11-25T12:00:00+00:00")) is Verdict.TIE
