@@ -2,8 +2,11 @@
 
 - seed: the approach this project replaced, reimplemented faithfully: full decode -> copy() ->
   exif_transpose -> thumbnail -> save (q85, no other options).
-- vips: libvips (pyvips) `thumbnail_buffer` with shrink-on-load, flatten, sRGB, same sizes and quality,
-  progressive main, optimised Huffman tables, metadata stripped.
+- vips: libvips (pyvips) the way its docs write a thumbnailer: `thumbnail_buffer` once, to the main size
+  (shrink-on-load), `export_profile="srgb"` only when the source carries an ICC profile, flatten, `copy_memory()`,
+  then each thumbnail from that main with `thumbnail_image` (`crop="centre"` for crop specs); q85, progressive
+  main, optimised Huffman tables, `keep="none"`. One libvips thread (VIPS_CONCURRENCY=1 unless set) and
+  no operation cache, as this pipeline runs on one thread and never sees the same upload twice.
 - floor: the source decoded alone at the smallest DCT scale that still covers the main rendition.
 - least: the least work that still writes the renditions, as a bound on what any pipeline built on Pillow can
   reach: the floor's decode, then this pipeline's geometry (integer pre-shrink, Lanczos, thumbnails from the
@@ -16,8 +19,11 @@
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from dataclasses import replace
+from functools import lru_cache
+from typing import Any
 
 from PIL import Image, ImageOps
 
@@ -53,20 +59,35 @@ def seed(data: bytes) -> list[bytes]:
 
 
 def vips(data: bytes) -> list[bytes]:
+    """libvips as its own docs write a thumbnailer: one shrink-on-load decode to the main size, sRGB only when
+    the source carries a profile (libvips otherwise assumes sRGB, as this pipeline does), flatten, then the
+    thumbnails from that main image in memory."""
+    pyvips = _pyvips()
+    icc = {"export_profile": "srgb"} if _has_icc(pyvips.Image.new_from_buffer(data, "")) else {}
+    main = pyvips.Image.thumbnail_buffer(data, CONFIG.max_width, height=TALL, size="down", **icc)
+    if main.hasalpha():
+        main = main.flatten(background=[255, 255, 255])
+    main = main.copy_memory()
+    outputs = [main.jpegsave_buffer(Q=QUALITY, optimize_coding=True, interlace=True, keep="none")]
+    for spec in CONFIG.thumbnails:
+        crop = "centre" if spec.fit == "crop" else "none"
+        thumbnail = main.thumbnail_image(spec.width, height=spec.height, size="down", crop=crop)
+        outputs.append(thumbnail.jpegsave_buffer(Q=QUALITY, optimize_coding=True, keep="none"))
+    return outputs
+
+
+@lru_cache(maxsize=1)
+def _pyvips() -> Any:
+    """pyvips on one libvips thread, without its operation cache (a repeated call would reuse its last result)."""
+    os.environ.setdefault("VIPS_CONCURRENCY", "1")  # read when libvips starts, on the first import
     import pyvips
 
-    outputs = []
-    boxes = [(CONFIG.max_width, TALL, False, True)] + [
-        (t.width, t.height, t.fit == "crop", False) for t in CONFIG.thumbnails
-    ]
-    for width, height, crop, progressive in boxes:
-        image = pyvips.Image.thumbnail_buffer(
-            data, width, height=height, size="down", crop="centre" if crop else "none", export_profile="srgb"
-        )
-        if image.hasalpha():
-            image = image.flatten(background=[255, 255, 255])
-        outputs.append(image.jpegsave_buffer(Q=QUALITY, optimize_coding=True, interlace=progressive, keep="none"))
-    return outputs
+    pyvips.cache_set_max(0)
+    return pyvips
+
+
+def _has_icc(header: Any) -> bool:
+    return bool(header.get_typeof("icc-profile-data"))
 
 
 def floor(data: bytes) -> list[bytes]:

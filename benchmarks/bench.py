@@ -17,14 +17,16 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchmarks import encoders
+from benchmarks import encoders, sizes, stages, targets
 from benchmarks.baselines import CONFIG, SHAPES, VARIANTS
 from benchmarks.quality import ScoreCache, score_all
+from benchmarks.report import print_end_to_end, print_table
+from benchmarks.timing import time_variants, usable_variants
 from image_optimizer import decode
 from image_optimizer.local import IMAGE_SUFFIXES
 from image_optimizer.settings import LAMBDA_MB_PER_VCPU
@@ -43,6 +45,9 @@ HEIF_AVIF_PHOTOS = [
 ]
 
 
+HEIF_SUFFIXES = (".heic", ".heif", ".hif", ".avif")
+
+
 def default_images() -> list[Path]:
     photos = sorted((CORPUS / "01_photos_large").glob("*.jpg"))
     return photos + [CORPUS / "06_heic_avif" / name for name in HEIF_AVIF_PHOTOS]
@@ -52,31 +57,6 @@ def images_from(directory: str | None) -> list[Path]:
     if not directory:
         return default_images()
     return sorted(path for path in Path(directory).rglob("*") if path.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def usable_variants(data: bytes) -> tuple[dict[str, Any], dict[str, list[bytes]]]:
-    """The variants that can read this file (pyvips-binary has no HEVC decoder, so no HEIC for libvips), and
-    what each produced. Running each once is also the warm-up: imports, caches, first-touch allocations."""
-    usable, outputs = {}, {}
-    for name, function in VARIANTS.items():
-        try:
-            outputs[name] = function(data)
-        except Exception as error:
-            print(f"    {name}: cannot process this file ({type(error).__name__}: {str(error)[:80]})", file=sys.stderr)
-            continue
-        usable[name] = function
-    return usable, outputs
-
-
-def time_variants(data: bytes, reps: int, variants: dict[str, Any]) -> dict[str, float]:
-    """Median seconds per variant; variants interleaved so machine noise hits them alike."""
-    samples: dict[str, list[float]] = {name: [] for name in variants}
-    for _ in range(reps):
-        for name, function in variants.items():
-            started = time.perf_counter()
-            function(data)
-            samples[name].append(time.perf_counter() - started)
-    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def peak_rss_mb(variant: str, path: Path) -> float:
@@ -102,7 +82,7 @@ def import_cost_ms(module: str, runs: int = 10) -> float:
 def bench_image(path: Path, reps: int) -> tuple[dict[str, Any], dict[str, list[bytes]]]:
     """Timing and sizes of one image, and every variant's outputs (scored later, with the other images')."""
     data = path.read_bytes()
-    variants, warm_up_outputs = usable_variants(data)
+    variants, warm_up_outputs = usable_variants(data, VARIANTS)
     medians = time_variants(data, reps, variants)
     if warm_up_outputs["ours-2threads"] != warm_up_outputs["ours"]:
         raise RuntimeError(f"{path.name}: two threads wrote other bytes than one")
@@ -117,9 +97,9 @@ def bench_image(path: Path, reps: int) -> tuple[dict[str, Any], dict[str, list[b
         "ratio": {
             f"{ours}/{name}": round(medians[ours] / medians[name], 3) if name in medians else None
             for ours, names in (
-                ("ours", ("vips", "seed", "floor", "ours-pillow")),
+                ("ours", ("vips", "seed", "floor", "least", "ours-pillow")),
                 ("ours-2threads", ("vips", "floor")),
-                ("least", ("floor",)),
+                ("least", ("floor", "vips")),
             )
             for name in names
         },
@@ -165,55 +145,11 @@ def add_peak_rss(rows: list[dict[str, Any]], paths: list[Path]) -> None:
         row["peak_rss_mb"][name] = round(peak, 1)
 
 
-def print_table(rows: list[dict[str, Any]], summary: dict[str, Any]) -> None:
-    print(
-        f"{'image':42} {'ours':>7} {'seed':>7} {'vips':>7} {'floor':>7} {'/vips':>6} {'/seed':>6} {'/floor':>6}"
-        f" {'RSS ours/seed MB':>17} {'SSIM2 ours/seed/vips':>21} {'main KB ours/seed':>18}"
-    )
-
-    def cell(value: float | None, width: int, digits: int) -> str:
-        return f"{value:{width}.{digits}f}" if value is not None else f"{'n/a':>{width}}"
-
-    for row in rows:
-        ms, ratio, rss, s2, main = row["ms"], row["ratio"], row["peak_rss_mb"], row["ssimulacra2"], row["main_bytes"]
-        print(
-            f"{row['image'][:42]:42} {cell(ms['ours'], 7, 1)} {cell(ms['seed'], 7, 1)} {cell(ms['vips'], 7, 1)}"
-            f" {cell(ms['floor'], 7, 1)} {cell(ratio['ours/vips'], 6, 2)} {cell(ratio['ours/seed'], 6, 2)}"
-            f" {cell(ratio['ours/floor'], 6, 2)} {rss['ours']:8.0f}/{rss['seed']:<8.0f}"
-            f" {s2['ours']:6.1f}/{s2['seed']:6.1f}/{cell(s2.get('vips'), 6, 1)}"
-            f" {main['ours'] / 1024:8.1f}/{main['seed'] / 1024:<8.1f}"
-        )
-    print()
-    for key, value in summary.items():
-        print(f"{key}: {value}")
-
-
 def measure_end_to_end(image: Path, reps: int) -> dict[str, Any]:
     """benchmarks/end_to_end.py, in a process of its own: it runs an S3 server and sets the SDK's environment."""
     command = [sys.executable, "-m", "benchmarks.end_to_end", str(image), "--reps", str(reps)]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True)
     return dict(json.loads(result.stdout))
-
-
-def print_phase(title: str, rounds: dict[str, dict[str, float]], ways: dict[str, str]) -> None:
-    """One end-to-end phase: per round, the median ms of each of the two `ways` (key -> label), and their ratio."""
-    print(f"\n{title} (median ms):")
-    for name, figures in rounds.items():
-        cells = "  ".join(f"{label} {figures[key]:7.1f}" for key, label in ways.items())
-        print(f"  {name:30} {cells}  ratio {figures['ratio']:.2f}")
-
-
-def print_end_to_end(writes: dict[str, Any], reads: dict[str, Any]) -> None:
-    print_phase(
-        f"end to end per upload, {writes['image']}, +{writes['round_trip_ms']} ms per S3 request",
-        writes["configs"],
-        {"concurrent": "renditions written concurrently", "one at a time": "one at a time"},
-    )
-    print_phase(
-        f"end to end per upload, {reads['image']} ({reads['bytes'] / 1e6:.1f} MB), its body arriving at",
-        reads["bandwidths"],
-        {name: name for name in ("decoded as it arrives", "after it has arrived")},
-    )
 
 
 # AWS Lambda, arm64, us-east-1 list price (first 6 billion GB-seconds a month) and the template's default memory.
@@ -235,6 +171,25 @@ def lambda_cost_per_million(cpu_ms_on_one_core: float) -> dict[str, float]:
     }
 
 
+def beside_vips(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """libvips' main bytes and score beside ours and the seed's, over the images it reads (no HEIC)."""
+    read = [row for row in rows if "vips" in row["ssimulacra2"]]
+    if not read:
+        return {}
+
+    def total(name: str) -> int:
+        return sum(row["main_bytes"][name] for row in read)
+
+    return {
+        "main bytes vs seed % ours / vips (images libvips reads)": [
+            round(100 * (total(name) / total("seed") - 1), 1) for name in ("ours", "vips")
+        ],
+        "ssimulacra2 mean ours / seed / vips (images libvips reads)": [
+            round(statistics.mean(row["ssimulacra2"][name] for row in read), 2) for name in ("ours", "seed", "vips")
+        ],
+    }
+
+
 def summarise(rows: list[dict[str, Any]], imports: dict[str, float]) -> dict[str, Any]:
     jpeg = [row for row in rows if row["image"].lower().endswith((".jpg", ".jpeg"))]
     other = [row for row in rows if row not in jpeg]
@@ -248,6 +203,7 @@ def summarise(rows: list[dict[str, Any]], imports: dict[str, float]) -> dict[str
         "jpeg median ours/vips": median_of(jpeg, "ours/vips"),
         "jpeg median ours/seed": median_of(jpeg, "ours/seed"),
         "jpeg median ours/floor": median_of(jpeg, "ours/floor"),
+        "jpeg median ours/least": median_of(jpeg, "ours/least"),
         "heif/avif median ours/decode-alone": median_of(other, "ours/floor"),
         "jpeg median ours-2threads/vips": median_of(jpeg, "ours-2threads/vips"),
         "jpeg median ours-2threads/floor": median_of(jpeg, "ours-2threads/floor"),
@@ -255,6 +211,7 @@ def summarise(rows: list[dict[str, Any]], imports: dict[str, float]) -> dict[str
         # the bound on the two ratios above: baselines.least, the floor's decode plus the renditions' geometry
         "jpeg median least/floor": median_of(jpeg, "least/floor"),
         "heif/avif median least/decode-alone": median_of(other, "least/floor"),
+        "jpeg median least/vips": median_of(jpeg, "least/vips"),
         "median time per image ms, ours / ours-pillow (JPEG_ENCODER=pillow)": [
             round(statistics.median(row["ms"][name] for row in rows), 1) for name in ("ours", "ours-pillow")
         ],
@@ -277,6 +234,7 @@ def summarise(rows: list[dict[str, Any]], imports: dict[str, float]) -> dict[str
             for spec in CONFIG.thumbnails
         },
     }
+    summary.update(beside_vips(rows))
     twelve = [row["ms"]["ours"] for row in jpeg if round(row["megapixels"]) == 12]
     if twelve:
         summary["lambda compute per million 12 MP JPEG uploads (USD)"] = lambda_cost_per_million(
@@ -315,6 +273,17 @@ def main() -> int:
     encoder_images = images + ([] if args.dir else encoders.kodak_images(CORPUS))
     encoder_rows = encoders.measure_all(encoder_images, scores)
     encoder_summary = encoders.summarise(encoder_rows)
+    jpeg_png = [row for row in encoder_rows if not row["image"].lower().endswith(HEIF_SUFFIXES)]
+    jpeg_png_summary = encoders.summarise(jpeg_png) if jpeg_png else encoder_summary
+    with tempfile.TemporaryDirectory(prefix="bench-sweep-") as folder:
+        photos = [path for path in images if path.suffix.lower() in (".jpg", ".jpeg")]
+        sweep_inputs = sizes.sweep_inputs(photos, None if args.dir else CORPUS, Path(folder))
+        sweep_rows = sizes.measure(sweep_inputs, args.reps, scores)
+        profile = stages.profile_all([(path.name, path) for path in images], sweep_inputs, args.reps)
+    sweep_summary = sizes.summarise(sweep_rows)
+    checked = targets.check(
+        summary, sweep_summary, targets.mains_of(encoder_summary), targets.mains_of(jpeg_png_summary)
+    )
     end_to_end = measure_end_to_end(images[0], args.reps)
     machine = {
         "python": platform.python_version(),
@@ -329,7 +298,14 @@ def main() -> int:
                 "reps": args.reps,
                 "images": rows,
                 "summary": summary,
-                "encoders": {"images": encoder_rows, "summary": encoder_summary},
+                "encoders": {
+                    "images": encoder_rows,
+                    "summary": encoder_summary,
+                    "summary jpeg + png": jpeg_png_summary,
+                },
+                "sizes": {"images": sweep_rows, "summary": sweep_summary},
+                "profile": profile,
+                "targets": checked,
                 **end_to_end,
             },
             indent=2,
@@ -337,7 +313,10 @@ def main() -> int:
     )
     print_table(rows, summary)
     encoders.print_summary(encoder_summary, len(encoder_rows))
+    sizes.print_summary(sweep_summary)
+    stages.print_profile(profile)
     print_end_to_end(end_to_end["writes"], end_to_end["reads"])
+    targets.print_targets(checked)
     print(f"\nwrote {args.out}")
     return 0
 

@@ -34,14 +34,19 @@ Reduction = tuple[int, int]  # working pixels per source pixel, as a fraction: (
 # ~7 % of the time for <= 0.33 SSIMULACRA2 points, measured once reduce() is mapped exactly (working_scale).
 REDUCE_GAP = 1.5
 THUMBNAIL_FROM_MAIN_GAP = 2.0  # a thumbnail is resampled from the main image when that has 2x its pixels
-# Thumbnails from the main image are box-reduced first while they keep 2x their pixels (Pillow's thumbnail() does
-# the same): about 3 of the 10 ms those two resizes took on portrait photos, scores alike (bench + Kodak: crop
-# thumbnail mean +4.40 / worst +0.03 against the seed's, was +4.46 / +0.17; the 320 px fit ones unchanged). 1.5
-# would save 7 ms but cost the hardest fit thumbnail half a point (worst -1.91 against the seed's).
-THUMBNAIL_REDUCING_GAP = 2.0
+# Thumbnails from the main image are box-reduced first while they keep 1.5x their pixels (Pillow's thumbnail()
+# stops at 2x): a 750x1000 main reduces to 375x500 before its 240x320 thumbnail, a third of the Lanczos work, about
+# 5 ms per portrait photo. Over the bench + Kodak + 6 held-out images against 2x: thumbnail bytes -1.5 / -0.4 %
+# (crop / fit), mean score +3.93 / +3.91 above the seed's instead of +4.36 / +4.06, worst fit thumbnail -1.91
+# instead of -0.86, inside the 2-point bound every rendition keeps.
+THUMBNAIL_REDUCING_GAP = 1.5
 # Lanczos: bicubic was measured at about a fifth less JPEG time for up to 2.6 SSIMULACRA2 points less.
 RESAMPLE = Image.Resampling.LANCZOS
-DRAFT_GAP = 1.3  # DCT-scaled JPEG decoding keeps 1.3x the largest rendition: 1.0 visibly softens some photos
+# DCT-scaled JPEG decoding keeps 1.2x the largest rendition: 1.0 visibly softens some photos (the Oppo photo, 4.4
+# SSIMULACRA2 points at 1/4 where 3/8 covers it 1.56x). 1.2 rather than 1.3 lets 3/8 serve the 8-10 MP phone and
+# camera portraits (iPhone 4S, Canon 1000D), which 1.3 sent to 1/2: the same decode time (libjpeg-turbo's 3/8
+# IDCT has no SIMD, its 1/2 does) and 44 % fewer pixels to resample, for +0.04 / +0.12 points and +1 % bytes there.
+DRAFT_GAP = 1.2
 
 
 @dataclass(frozen=True)
@@ -156,26 +161,39 @@ def render_all(
     pool: Executor,
 ) -> tuple[Picture, Future[list[Picture]]]:
     """The main image, resampled from the working image still in stored orientation and turned upright after
-    (transposing the small result is cheaper); the thumbnails, as one task on `pool`. Each thumbnail is resampled
-    from the main image when that still has enough pixels for it, a fraction of the work of resampling the large
-    working image again. One task, not one each: they share `finish`'s ImageCms transform, which is not safe to
+    (transposing the small result is cheaper); the thumbnails, as one task on `pool`, largest first. Each is
+    resampled from the smallest finished picture of the whole image (the main, or a larger `fit` thumbnail) that
+    still has THUMBNAIL_FROM_MAIN_GAP x its pixels, a fraction of the work of resampling the large working image
+    again; a `fit` thumbnail larger than that (a 2x main) comes from the working image, never upscaled. One task, not one each: they share `finish`'s ImageCms transform, which is not safe to
     run on two threads at once (LittleCMS caches its last pixel in it)."""
     main_plan, *thumbnail_plans = plans
     main = render_upright(image, scale, main_plan, upright, orientation, finish)
 
-    main_scale = (main.width / upright[0], main.height / upright[1])  # source pixels -> main pixels
+    whole = (0.0, 0.0, float(upright[0]), float(upright[1]))
 
     def thumbnails() -> list[Picture]:
-        finished = []
-        for plan in thumbnail_plans:
-            if THUMBNAIL_FROM_MAIN_GAP * needed_scale([plan]) <= main_scale[0]:
-                thumbnail = resize(main, plan, main_scale, THUMBNAIL_REDUCING_GAP)
+        finished: dict[int, Picture] = {}
+        sources = [main]  # finished pictures of the whole image, each a source for the smaller thumbnails
+        for index, plan in sorted(enumerate(thumbnail_plans), key=lambda item: -item[1].size[0] * item[1].size[1]):
+            source = smallest_source(sources, upright, THUMBNAIL_FROM_MAIN_GAP * needed_scale([plan]))
+            if source is not None:
+                source_scale = (source.width / upright[0], source.height / upright[1])  # upright pixels -> its own
+                thumbnail = resize(source, plan, source_scale, THUMBNAIL_REDUCING_GAP)
             else:
                 thumbnail = render_upright(image, scale, plan, upright, orientation, finish)
-            finished.append((plan, thumbnail))
-        return finished
+            if plan.box == whole:
+                sources.append(thumbnail)
+            finished[index] = (plan, thumbnail)
+        return [finished[index] for index in range(len(thumbnail_plans))]
 
     return (main_plan, main), pool.submit(thumbnails)
+
+
+def smallest_source(pictures: list[Image.Image], upright: tuple[int, int], needed: float) -> Image.Image | None:
+    """The smallest finished picture of the whole image with at least `needed` of the source's pixels per
+    source pixel on both axes, or None."""
+    usable = [p for p in pictures if min(p.width / upright[0], p.height / upright[1]) >= needed]
+    return min(usable, key=lambda picture: picture.width * picture.height, default=None)
 
 
 def encode_all(

@@ -44,6 +44,26 @@ def test_make_bench_on_the_samples_writes_a_full_report(tmp_path: Path) -> None:
         assert min(row["thumbnail_ssimulacra2"]["ours"].values()) > 40
     summary = report["summary"]
     assert summary["import ratio"] > 0 and "jpeg median ours/vips" in summary
+    # libvips' bytes and score beside ours, and the bound the least work sets
+    assert len(summary["main bytes vs seed % ours / vips (images libvips reads)"]) == 2
+    assert summary["jpeg median least/vips"] > 0 and summary["jpeg median ours/least"] > 0
+
+    # the size sweep: the sample JPEG (2.2 MP) at 0.5, 1 and 2 MP, every class with its ratios, bytes and scores
+    sweep = report["sizes"]["summary"]
+    assert set(sweep) == {"0.5 MP", "1 MP", "2 MP"}
+    for figures in sweep.values():
+        assert figures["ours/seed"] > 0 and figures["ours/vips"] > 0 and figures["least/seed"] > 0
+        assert None not in figures["main bytes vs seed % (ours, vips)"]
+    assert all(row["ssimulacra2"]["ours"] > 50 for row in report["sizes"]["images"])
+    assert "size sweep" in table
+    # the per-stage profile: a row per image and per class, ours split into stages, libvips where it reads
+    profile = {row["input"]: row for row in report["profile"]}
+    assert {"landscape_exif6.jpg", "class 0.5 MP"} <= set(profile)
+    assert profile["landscape_exif6.jpg"]["ours"]["quality search"] > 0
+    assert profile["landscape_exif6.jpg"]["vips"]["encode main"] > 0 and profile["iphone8plus.heic"]["vips"] is None
+    # and every target, with its figure and whether it held in this run
+    assert {target["target"] for target in report["targets"]} >= {"JPEG photos: median ours / fair libvips"}
+    assert "targets (this run)" in table
     assert set(summary["thumbnail ssimulacra2 mean ours / seed"]) == {"thumb", "small"}
     assert "jpeg median ours/floor" in table and "jpeg median least/floor" in table  # the readable table too
     assert summary["median per-image ratio ours/ours-pillow (all images)"] > 0
