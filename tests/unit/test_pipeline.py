@@ -367,3 +367,34 @@ def test_thumbnails_take_steps_below_the_main_quality_without_adaptive_quantizat
 def start_of_frame(result: pipeline.OptimizedImage) -> list[list[int]]:
     """Each rendition's start-of-frame markers: 0xC0 baseline, 0xC2 progressive."""
     return [[marker for marker, _ in segments(r.data) if marker in (0xC0, 0xC1, 0xC2)] for r in result.renditions]
+
+
+def test_each_thumbnail_comes_from_the_smallest_finished_picture_that_covers_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Largest first: a `fit` thumbnail larger than the main (a 2x main) from the decoded source, never upscaled
+    from the main; a medium one from the main; the smallest from the medium one, which covers it twice over."""
+    sources: dict[str, tuple[int, int]] = {}
+    real_resize = pipeline.resize
+
+    def recording(image: Image.Image, plan: Any, scale: Any, reducing_gap: float | None = None) -> Image.Image:
+        sources[plan.name] = image.size
+        return real_resize(image, plan, scale, reducing_gap)
+
+    monkeypatch.setattr(pipeline, "resize", recording)
+    thumbnails = (
+        ThumbnailSpec("tiny", 100, 100, "fit"),
+        ThumbnailSpec("large", 1500, 1500, "fit"),
+        ThumbnailSpec("medium", 300, 300, "fit"),
+    )
+    result = optimize(png_bytes(gradient(3000, 2000)), PipelineConfig(thumbnails=thumbnails))
+    assert [(r.name, r.width) for r in result.renditions] == [
+        ("main", 750),
+        ("tiny", 100),
+        ("large", 1500),
+        ("medium", 300),
+    ]
+    assert sources["main"] == sources["large"] and sources["large"][0] >= 1500  # the working image, not the main
+    assert sources["medium"] == (750, 500)  # the main
+    assert sources["tiny"] == (300, 200)  # the medium thumbnail
+    assert mean_abs_diff(decode(result.renditions[1].data), gradient(3000, 2000).resize((100, 67))) < 3
