@@ -58,9 +58,9 @@ build: $(STAMP)
 deploy: build
 	$(VENV)/bin/sam deploy --parameter-overrides Architecture=$(ARCH) Trigger=$(TRIGGER) $(PARAMS)
 
-# Benchmark (not a test): BENCH_DIR overrides the image folder; writes bench.json and prints a table.
+# Benchmark (not a test): BENCH_DIR overrides the image folder; writes bench.json, a chart (bench.svg) and prints tables.
 bench: $(STAMP)
 	$(PY) -m benchmarks.bench $(if $(BENCH_DIR),--dir $(BENCH_DIR)) $(if $(BENCH_OUT),--out $(BENCH_OUT))
 
 clean:
-	rm -rf .aws-sam out bench.json
+	rm -rf .aws-sam out bench.json bench.svg

@@ -24,6 +24,7 @@ from typing import Any
 
 from benchmarks import encoders, sizes, stages, targets
 from benchmarks.baselines import CONFIG, SHAPES, VARIANTS
+from benchmarks.chart import svg
 from benchmarks.quality import ScoreCache, score_all
 from benchmarks.report import print_end_to_end, print_table
 from benchmarks.timing import time_variants, usable_variants
@@ -317,7 +318,9 @@ def main() -> int:
     stages.print_profile(profile)
     print_end_to_end(end_to_end["writes"], end_to_end["reads"])
     targets.print_targets(checked)
-    print(f"\nwrote {args.out}")
+    chart = args.out.with_suffix(".svg")
+    chart.write_text(svg(json.loads(args.out.read_text())))
+    print(f"\nwrote {args.out} and {chart}")
     return 0
 
 

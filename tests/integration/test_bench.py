@@ -64,6 +64,9 @@ def test_make_bench_on_the_samples_writes_a_full_report(tmp_path: Path) -> None:
     # and every target, with its figure and whether it held in this run
     assert {target["target"] for target in report["targets"]} >= {"JPEG photos: median ours / fair libvips"}
     assert "targets (this run)" in table
+    # and a chart beside the report: ours, fair libvips and the seed per image and per size class
+    chart = (tmp_path / "bench.svg").read_text()
+    assert chart.startswith("<svg") and "libvips (fair)" in chart and "landscape_exif6.jpg" in chart and "0.5 MP" in chart
     assert set(summary["thumbnail ssimulacra2 mean ours / seed"]) == {"thumb", "small"}
     assert "jpeg median ours/floor" in table and "jpeg median least/floor" in table  # the readable table too
     assert summary["median per-image ratio ours/ours-pillow (all images)"] > 0
