@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +65,20 @@ def test_make_bench_on_the_samples_writes_a_full_report(tmp_path: Path) -> None:
     # and every target, with its figure and whether it held in this run
     assert {target["target"] for target in report["targets"]} >= {"JPEG photos: median ours / fair libvips"}
     assert "targets (this run)" in table
+    # the README's tables come from the report as benchmarks/markdown.py prints them
+    tables = subprocess.run(
+        [sys.executable, "-m", "benchmarks.markdown", str(tmp_path / "bench.json")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "| landscape_exif6.jpg | 2.2 |" in tables and "| 0.5 MP | 1 |" in tables and "fair libvips" in tables
     # and a chart beside the report: ours, fair libvips and the seed per image and per size class
     chart = (tmp_path / "bench.svg").read_text()
-    assert chart.startswith("<svg") and "libvips (fair)" in chart and "landscape_exif6.jpg" in chart and "0.5 MP" in chart
+    assert (
+        chart.startswith("<svg") and "libvips (fair)" in chart and "landscape_exif6.jpg" in chart and "0.5 MP" in chart
+    )
     assert set(summary["thumbnail ssimulacra2 mean ours / seed"]) == {"thumb", "small"}
     assert "jpeg median ours/floor" in table and "jpeg median least/floor" in table  # the readable table too
     assert summary["median per-image ratio ours/ours-pillow (all images)"] > 0
