@@ -48,6 +48,11 @@ class ImageInfo:
         return placeholder_data_url(self.thumbhash) if self.thumbhash else ""
 
     @property
+    def by_name(self) -> dict[str, RenditionSize]:
+        """Each rendition's size by name: `{{ info.by_name.small.width }}` in a template."""
+        return {size.name: size for size in self.renditions}
+
+    @property
     def whole_picture(self) -> list[RenditionSize]:
         """The renditions that keep the whole picture (the main, every `fit` thumbnail), narrowest first, one per
         width: srcset's candidates."""
@@ -174,7 +179,9 @@ def _box(
     """A block holding the image's place: its size and placeholder when the main is known, else neutral."""
     rejected = storage.rejection(name) if name and info is None else None
     state = "rejected" if rejected else "pending"
-    if info is not None and info.width and info.height:
+    if rejected:
+        shape = "padding:0.5em"  # final: a notice, not a place held for an image
+    elif info is not None and info.width and info.height:
         shape = f"width:{info.width}px;max-width:100%;aspect-ratio:{info.width} / {info.height}"
     else:
         shape = f"width:100%;aspect-ratio:{NEUTRAL_RATIO}"
