@@ -3,7 +3,6 @@ the real handler: each state of an upload, and markup whose every URL and size i
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import re

@@ -56,6 +56,7 @@ RUN_ELSEWHERE = {
     "make invoke-local EVENT=events/s3-put.json",
     "make bench BENCH_DIR=samples",  # tests/integration/test_bench.py runs both
     "make bench",
+    ".venv/bin/python -m pytest -m browser",  # tests/browser, part of make test
 }
 NEEDS_AWS_OR_DOCKER = re.compile(r"needs (AWS|Docker|an AWS account)", re.IGNORECASE)
 

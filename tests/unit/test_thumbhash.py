@@ -57,7 +57,9 @@ def test_encoding_is_byte_exact_except_on_float_noise(vector: dict[str, Any]) ->
     ac_start = 6 if reference[2] & 0x80 else 5
     assert ours[:ac_start] == reference[:ac_start]  # DC terms, scales, aspect ratio, alpha: exact everywhere
     assert len(ours) == len(reference)
-    differing = {i for i, (a, b) in enumerate(zip(nibbles(ours, ac_start), nibbles(reference, ac_start))) if a != b}
+    differing = {
+        i for i, (a, b) in enumerate(zip(nibbles(ours, ac_start), nibbles(reference, ac_start), strict=True)) if a != b
+    }
     assert differing <= free_nibbles(vector)
 
 
