@@ -92,3 +92,23 @@ def metadata(placeholder: Placeholder | None, width: int, height: int, all_sizes
     if placeholder is not None:
         fields |= {THUMBHASH: placeholder.thumbhash_base64, AVERAGE_COLOR: placeholder.average_color}
     return fields
+
+
+# S3 refuses user metadata over 2 KB (keys and values, UTF-8; counted here with their x-amz-meta- prefix, to be safe).
+S3_MAX_METADATA_BYTES = 2048
+_DROP_ORDER = (RENDITIONS, THUMBHASH, AVERAGE_COLOR, WIDTH, HEIGHT)  # what matters least to a page goes first
+
+
+def merged(provenance: dict[str, str], page: dict[str, str]) -> dict[str, str]:
+    """A rendition's metadata: the provenance fields whole (they decide what may be overwritten), then as many of
+    the page's as S3 takes. Only a source key near S3's 1,024-byte limit with many thumbnails comes close."""
+
+    def size(fields: dict[str, str]) -> int:
+        return sum(len(f"x-amz-meta-{key}".encode()) + len(value.encode()) for key, value in fields.items())
+
+    fields = {**provenance, **page}
+    for key in _DROP_ORDER:
+        if size(fields) <= S3_MAX_METADATA_BYTES:
+            break
+        fields.pop(key, None)
+    return fields

@@ -224,7 +224,7 @@ class ImageService:
                     data,
                     content_type=content_type,
                     cache_control=self.settings.cache_control,
-                    metadata={**source.metadata(), **(page or {})},
+                    metadata=placeholder.merged(source.metadata(), page or {}),
                     replacing=replacing,
                 )
             except (ObjectChanged, ObjectGone):

@@ -74,32 +74,19 @@ def _encode(w: int, h: int, rgba: bytes) -> tuple[bytearray, list[tuple[float, l
         raise ValueError(f"{w}x{h} doesn't fit in {MAX_SIDE}x{MAX_SIDE}")
     if len(rgba) != w * h * 4:
         raise ValueError(f"expected {w * h * 4} bytes of RGBA, got {len(rgba)}")
-    reds, greens, blues, alphas = rgba[0::4], rgba[1::4], rgba[2::4], [value / 255 for value in rgba[3::4]]
-    avg_r = avg_g = avg_b = avg_a = 0.0
-    for alpha, red, green, blue in zip(alphas, reds, greens, blues, strict=True):
-        avg_r += alpha / 255 * red
-        avg_g += alpha / 255 * green
-        avg_b += alpha / 255 * blue
-        avg_a += alpha
-    if avg_a:
-        avg_r, avg_g, avg_b = avg_r / avg_a, avg_g / avg_a, avg_b / avg_a
-
-    has_alpha = avg_a < w * h
+    reds, greens, blues, opacity = rgba[0::4], rgba[1::4], rgba[2::4], rgba[3::4]
+    if opacity.count(255) == w * h:  # every main image (JPEG, flattened): the same arithmetic, without the alpha
+        unit = [1.0 / 255 * value for value in range(256)]  # alpha / 255 * value with alpha 1.0, as below
+        has_alpha, alphas = False, []
+        rs, gs, bs = ([unit[value] for value in band] for band in (reds, greens, blues))
+        lum = [(r + g + b) / 3 for r, g, b in zip(rs, gs, bs, strict=True)]
+        yellow_blue = [(r + g) / 2 - b for r, g, b in zip(rs, gs, bs, strict=True)]
+        red_green = [r - g for r, g in zip(rs, gs, strict=True)]
+    else:
+        has_alpha, alphas, (lum, yellow_blue, red_green) = True, [value / 255 for value in opacity], _lpq(rgba)
     l_limit = 5 if has_alpha else 7  # fewer luminance terms when alpha needs the room
     lx = max(1, _round(l_limit * w / max(w, h)))
     ly = max(1, _round(l_limit * h / max(w, h)))
-
-    # RGBA -> LPQA, composited atop the average colour.
-    lum: list[float] = []
-    yellow_blue: list[float] = []
-    red_green: list[float] = []
-    for alpha, red, green, blue in zip(alphas, reds, greens, blues, strict=True):
-        r = avg_r * (1 - alpha) + alpha / 255 * red
-        g = avg_g * (1 - alpha) + alpha / 255 * green
-        b = avg_b * (1 - alpha) + alpha / 255 * blue
-        lum.append((r + g + b) / 3)
-        yellow_blue.append((r + g) / 2 - b)
-        red_green.append(r - g)
 
     l_dc, l_ac, l_scale = _encode_channel(lum, w, h, max(3, lx), max(3, ly))
     p_dc, p_ac, p_scale = _encode_channel(yellow_blue, w, h, 3, 3)
@@ -122,6 +109,30 @@ def _encode(w: int, h: int, rgba: bytes) -> tuple[bytearray, list[tuple[float, l
         hash_.append(_round(15 * a_dc) | (_round(15 * a_scale) << 4))
         channels.append((a_scale, a_ac))
     return hash_, channels
+
+
+def _lpq(rgba: bytes) -> tuple[list[float], list[float], list[float]]:
+    """RGBA -> luminance, yellow-blue, red-green, composited atop the average colour (the reference's loop)."""
+    reds, greens, blues, alphas = rgba[0::4], rgba[1::4], rgba[2::4], [value / 255 for value in rgba[3::4]]
+    avg_r = avg_g = avg_b = avg_a = 0.0
+    for alpha, red, green, blue in zip(alphas, reds, greens, blues, strict=True):
+        avg_r += alpha / 255 * red
+        avg_g += alpha / 255 * green
+        avg_b += alpha / 255 * blue
+        avg_a += alpha
+    if avg_a:
+        avg_r, avg_g, avg_b = avg_r / avg_a, avg_g / avg_a, avg_b / avg_a
+    lum: list[float] = []
+    yellow_blue: list[float] = []
+    red_green: list[float] = []
+    for alpha, red, green, blue in zip(alphas, reds, greens, blues, strict=True):
+        r = avg_r * (1 - alpha) + alpha / 255 * red
+        g = avg_g * (1 - alpha) + alpha / 255 * green
+        b = avg_b * (1 - alpha) + alpha / 255 * blue
+        lum.append((r + g + b) / 3)
+        yellow_blue.append((r + g) / 2 - b)
+        red_green.append(r - g)
+    return lum, yellow_blue, red_green
 
 
 def _header(hash_: bytes) -> tuple[int, int, bool, bool]:

@@ -129,3 +129,15 @@ def test_a_2x_rendition_never_upscales_a_small_source() -> None:
     result = optimize(jpeg_bytes(gradient(1000, 800)), TWO_X)
     sizes = {r.name: (r.width, r.height) for r in result.renditions}
     assert sizes["large"] == (1000, 800) and sizes["main"] == (750, 600)
+
+
+def test_metadata_stays_within_what_s3_takes_keeping_provenance_whole() -> None:
+    found = placeholder.Placeholder(b"\x01" * 24, "#102030")
+    page = placeholder.metadata(found, 750, 500, ",".join(f"thumbnail{i}:100x100:fit" for i in range(50)))
+    short = {"source-key": "incoming/cat.jpg", "source-etag": "e" * 32}
+    assert placeholder.merged(short, page) == {**short, **placeholder.metadata(found, 750, 500, page["renditions"])}
+    provenance = {"source-key": "k" * 1024, "source-etag": "e" * 32, "pipeline": "p" * 16}
+    fields = placeholder.merged(provenance, page)
+    assert sum(len(f"x-amz-meta-{key}") + len(value) for key, value in fields.items()) <= 2048
+    assert fields.items() >= provenance.items()  # provenance whole
+    assert "renditions" not in fields and fields["thumbhash"] == found.thumbhash_base64  # the sizes went first
