@@ -10,7 +10,6 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.template import Context, Template
 from PIL import Image
 
@@ -117,7 +116,6 @@ def test_pending_shows_a_neutral_box_then_a_placeholder_box_at_the_right_aspect_
 
     run_function()
     s3.delete_object(Bucket=bucket, Key="media/photos/tall_small.jpg")  # the main written, a thumbnail not yet
-    cache.clear()
     info = image_info(photo.image)
     assert info is not None and not info.ready
     box = render(photo)
@@ -152,3 +150,22 @@ def test_a_rejected_upload_shows_its_reason_to_staff_only(
     assert "Rejected: " in render(photo, request=Request())
     Staff.is_staff = False
     assert "Rejected: " not in render(photo, request=Request())
+
+
+def test_a_name_freed_by_delete_and_uploaded_again_is_described_afresh(
+    client: Any, bucket: str, s3: Any, run_function: Any
+) -> None:
+    first = upload(client, "again.png", png_bytes(gradient(900, 600)))
+    run_function()
+    info = image_info(first.image)
+    assert info is not None and info.ready and (info.width, info.height) == (750, 500)
+    name = first.image.name
+    first.image.delete()
+    assert image_info(name) is None
+
+    second = upload(client, "again.png", png_bytes(gradient(400, 600)))
+    assert second.image.name == name  # the same name, free again
+    assert image_info(second.image) is None  # pending: not the old upload's answer
+    run_function()
+    info = image_info(second.image)
+    assert info is not None and info.ready and (info.width, info.height) == (400, 600)

@@ -23,7 +23,7 @@ from ...thumbhash import thumbhash_to_data_url
 from .helpers import PICTURE_ORDER, _resolve
 from .storage import IncomingImageStorage
 
-# A finished image's renditions do not change (its name stays claimed), so its info is cached once all exist.
+# Once every rendition of an upload exists, that stays true: the readiness check (a HEAD per rendition) is cached.
 READY_CACHE_SECONDS = 24 * 3600
 NEUTRAL = "#e2e2e2"  # the box of an upload nothing is known about yet
 NEUTRAL_RATIO = "3 / 2"
@@ -74,15 +74,11 @@ def placeholder_data_url(thumbhash: str) -> str:
 
 def image_info(name: Any, storage: IncomingImageStorage | None = None) -> ImageInfo | None:
     """The info of a stored name or FieldFile, or None while its main rendition does not exist (pending, rejected,
-    or an empty field). One HEAD, plus one per other rendition until all exist; cached (Django's default cache)
-    once they do."""
+    or an empty field). One HEAD of the main, plus one per other rendition until all exist (then remembered in
+    Django's default cache)."""
     name, storage = _resolve(name, storage)
     if not name:
         return None
-    cache_key = f"image-optimizer:info:{storage.bucket_name}:{storage.rendition_key(name)}"
-    cached: ImageInfo | None = cache.get(cache_key)
-    if cached is not None:
-        return cached
     try:
         head = storage.connection.meta.client.head_object(Bucket=storage.bucket_name, Key=storage.rendition_key(name))
     except ClientError as error:
@@ -93,18 +89,12 @@ def image_info(name: Any, storage: IncomingImageStorage | None = None) -> ImageI
     sizes = tuple(parse_sizes(metadata.get(RENDITIONS, "")))
     main = next((size for size in sizes if size.name == MAIN), None)
     width, height = (main.width, main.height) if main else _int_pair(metadata)
-    info = ImageInfo(
-        name,
-        width,
-        height,
-        metadata.get(THUMBHASH, ""),
-        metadata.get(AVERAGE_COLOR, ""),
-        sizes,
-        storage.is_ready(name),
-    )
-    if info.ready:
-        cache.set(cache_key, info, READY_CACHE_SECONDS)
-    return info
+    # Keyed on the main's ETag: a new upload under a name freed by delete() is looked at afresh.
+    ready_key = f"image-optimizer:ready:{storage.bucket_name}:{storage.rendition_key(name)}:{head.get('ETag')}"
+    ready = bool(cache.get(ready_key)) or storage.is_ready(name)
+    if ready:
+        cache.set(ready_key, True, READY_CACHE_SECONDS)
+    return ImageInfo(name, width, height, metadata.get(THUMBHASH, ""), metadata.get(AVERAGE_COLOR, ""), sizes, ready)
 
 
 def _int_pair(metadata: dict[str, str]) -> tuple[int, int]:
