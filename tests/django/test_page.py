@@ -169,3 +169,23 @@ def test_a_name_freed_by_delete_and_uploaded_again_is_described_afresh(
     run_function()
     info = image_info(second.image)
     assert info is not None and info.ready and (info.width, info.height) == (400, 600)
+
+
+def test_renditions_written_before_placeholders_get_a_plain_img(
+    client: Any, bucket: str, s3: Any, run_function: Any
+) -> None:
+    photo = upload(client, "old.png", png_bytes(gradient(900, 600)))
+    run_function()
+    for key in [item["Key"] for item in s3.list_objects_v2(Bucket=bucket, Prefix="media/photos/old")["Contents"]]:
+        s3.copy_object(  # as an earlier release wrote them: provenance only, and a colour that is not one
+            Bucket=bucket,
+            Key=key,
+            CopySource={"Bucket": bucket, "Key": key},
+            Metadata={"source-etag": "x", "average-color": "red;background:url(//evil)"},
+            MetadataDirective="REPLACE",
+        )
+    info = image_info(photo.image)
+    assert info is not None and info.ready and (info.width, info.height, info.average_color) == (0, 0, "")
+    markup = render(photo)
+    assert markup.startswith("<img src=") and "srcset" not in markup and "width=" not in markup and "evil" not in markup
+    assert key_of(attribute(markup, "src"), bucket) == "media/photos/old.jpg"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -28,6 +29,7 @@ READY_CACHE_SECONDS = 24 * 3600
 NEUTRAL = "#e2e2e2"  # the box of an upload nothing is known about yet
 NEUTRAL_RATIO = "3 / 2"
 REJECTED_TEXT = "This image could not be processed."
+_COLOUR = re.compile(r"#[0-9a-f]{6}")
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,9 @@ def image_info(name: Any, storage: IncomingImageStorage | None = None) -> ImageI
     ready = bool(cache.get(ready_key)) or storage.is_ready(name)
     if ready:
         cache.set(ready_key, True, READY_CACHE_SECONDS)
-    return ImageInfo(name, width, height, metadata.get(THUMBHASH, ""), metadata.get(AVERAGE_COLOR, ""), sizes, ready)
+    colour = metadata.get(AVERAGE_COLOR, "")
+    colour = colour if _COLOUR.fullmatch(colour) else ""  # it goes into a style attribute: nothing but a colour
+    return ImageInfo(name, width, height, metadata.get(THUMBHASH, ""), colour, sizes, ready)
 
 
 def _int_pair(metadata: dict[str, str]) -> tuple[int, int]:
@@ -124,8 +128,9 @@ def render_image(
 ) -> SafeString:
     """The markup for one stored image, by its state: finished (a responsive `<img>` over its placeholder), pending
     (a box at the right aspect ratio when the main is already written, else a neutral one), or rejected (the
-    reason when `show_reason`, a neutral sentence otherwise). `attributes` are added to the `<img>` (or the box):
-    class, loading="eager", fetchpriority..."""
+    reason when `show_reason`, a neutral sentence otherwise). `attributes` are added to the `<img>` (class,
+    loading="eager", fetchpriority...); the box takes `class` and `style`. Renditions written before placeholders
+    existed get a plain `<img src alt>`."""
     name, storage = _resolve(value, storage)
     info = image_info(name, storage) if name else None
     if info is None or not info.ready:
@@ -137,6 +142,13 @@ def render_image(
         return ", ".join(f"{storage.rendition_url(name, size.name, fmt=fmt)} {size.width}w" for size in candidates)
 
     attributes = {"loading": "lazy", "decoding": "async", **attributes}
+    if not (info.width and candidates):  # renditions written before these fields: the plain image
+        return format_html(
+            '<img src="{}" alt="{}"{}>',
+            storage.rendition_url(name, MAIN),
+            alt,
+            format_html_join("", ' {}="{}"', sorted(attributes.items())),
+        )
     style = f"max-width:100%;height:auto;{background(info)};{attributes.pop('style', '')}".rstrip(";")
     img = format_html(
         '<img src="{}" srcset="{}" sizes="{}" width="{}" height="{}" alt="{}" style="{}"{}>',
