@@ -66,8 +66,13 @@ def chromium() -> tuple[Path, Path]:
 def browser(chromium: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.selenium_manager import SeleniumManager
 
-    monkeypatch.setenv("SE_OFFLINE", "true")  # selenium-manager, should anything call it: no downloads
+    def no_selenium_manager(*args: Any) -> Any:
+        raise AssertionError("selenium-manager was called: it may download a browser or a driver")
+
+    monkeypatch.setattr(SeleniumManager, "binary_paths", no_selenium_manager)  # the Service path skips it
+    monkeypatch.setenv("SE_OFFLINE", "true")  # and were it called anyway: no downloads
     binary, driver_path = chromium
     options = webdriver.ChromeOptions()
     options.binary_location = str(binary)
