@@ -24,6 +24,7 @@ from PIL import Image
 from . import color, decode
 from .encode import MAIN_JPEG, THUMBNAIL_JPEG, JpegOptions, encode_extra, encode_jpeg, thumbnail_quality
 from .layout import Plan, box_to_stored, lay_out, needed_scale, orient, upright_size
+from .placeholder import Placeholder, of_image
 from .specs import PipelineConfig
 
 Scale = tuple[float, float]
@@ -65,6 +66,7 @@ class OptimizedImage:
     source_format: str
     source_width: int
     source_height: int
+    placeholder: Placeholder | None = None  # ThumbHash and average colour of the main image
 
     @property
     def main(self) -> Rendition:
@@ -77,7 +79,8 @@ def optimize(data: bytes | IO[bytes], config: PipelineConfig | None = None) -> O
     config = config or PipelineConfig()
     with workers(config.threads) as pool:
         rendered = render(data, config, pool)
-        return OptimizedImage(encode_all(rendered, config, pool=pool), rendered.format, *rendered.upright)
+        renditions = encode_all(rendered, config, pool=pool)
+        return OptimizedImage(renditions, rendered.format, *rendered.upright, of_image(rendered.main[1]))
 
 
 _P = ParamSpec("_P")

@@ -10,7 +10,7 @@ from dataclasses import asdict, replace
 from functools import cached_property
 from typing import IO, Any, cast
 
-from . import pipeline, renderer
+from . import pipeline, placeholder, renderer
 from .errors import ImageRejected, ImageTooLarge, KeyTooLong
 from .objects import ObjectRef, Outcome, OutputInfo
 from .observability import in_this_trace
@@ -120,6 +120,7 @@ class ImageService:
                 "width": result.source_width,
                 "height": result.source_height,
                 "renditions": [asdict(output) for output in outputs],
+                **self._page_detail(result),
             },
         )
         try:
@@ -162,9 +163,18 @@ class ImageService:
             for r in result.renditions
         ]
         write_one = in_this_trace(self._write_one)
+        sizes = self._sizes(result)
         with ThreadPoolExecutor(max_workers=min(self.max_parallel_writes, len(outputs))) as pool:
             writes = [
-                pool.submit(write_one, ref.bucket, output.key, r.data, CONTENT_TYPES[r.format], source)
+                pool.submit(
+                    write_one,
+                    ref.bucket,
+                    output.key,
+                    r.data,
+                    CONTENT_TYPES[r.format],
+                    source,
+                    placeholder.metadata(result.placeholder, r.width, r.height, sizes),
+                )
                 for r, output in zip(result.renditions, outputs, strict=True)
             ]
         # Every write has ended here; the first failure in rendition order decides, as a sequential loop would.
@@ -172,6 +182,11 @@ class ImageService:
         if not source.current and not any(written):
             raise AlreadyWritten(ref.key)
         return outputs
+
+    def _sizes(self, result: pipeline.OptimizedImage) -> str:
+        """Every rendition's size, for the page's srcset (placeholder.format_sizes)."""
+        jpegs = [(r.name, r.width, r.height) for r in result.renditions if r.format == "jpeg"]
+        return placeholder.format_sizes(placeholder.sizes(jpegs, self.settings.pipeline.thumbnails))
 
     def _output_key(self, key: str, name: str, fmt: str = "jpeg") -> str:
         """Where rendition `name` (in format `fmt`) of the upload at `key` goes."""
@@ -192,7 +207,9 @@ class ImageService:
             return head.version_id == version_id
         return head.etag == etag
 
-    def _write_one(self, bucket: str, key: str, data: bytes, content_type: str, source: Source) -> bool:
+    def _write_one(
+        self, bucket: str, key: str, data: bytes, content_type: str, source: Source, page: dict[str, str] | None = None
+    ) -> bool:
         """Write while the key is free, the usual case: one request. When something is there, or the upload is no
         longer at its key, look first and write conditionally on what is there: a race lost is re-decided.
         False: this upload's rendition was already there, nothing written."""
@@ -207,7 +224,7 @@ class ImageService:
                     data,
                     content_type=content_type,
                     cache_control=self.settings.cache_control,
-                    metadata=source.metadata(),
+                    metadata=placeholder.merged(source.metadata(), page or {}),
                     replacing=replacing,
                 )
             except (ObjectChanged, ObjectGone):
@@ -258,6 +275,12 @@ class ImageService:
             **specifics,
         }
         self.publisher.publish(detail_type, detail, [f"arn:aws:s3:::{ref.bucket}"])
+
+    @staticmethod
+    def _page_detail(result: pipeline.OptimizedImage) -> dict[str, Any]:
+        """What a page needs, in the ImageOptimized event: the placeholder (the sizes are in `renditions`)."""
+        found = result.placeholder
+        return {"thumbhash": found.thumbhash_base64, "averageColor": found.average_color} if found else {}
 
     def _failed_key(self, ref: ObjectRef, identity: str) -> tuple[str, bool]:
         """failed/<same path>, unless another rejected upload is there: then beside it, tagged with this one's

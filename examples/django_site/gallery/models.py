@@ -1,6 +1,8 @@
 from django.db import models
 from django.utils.functional import cached_property
 
+from image_optimizer.contrib.django import ImageInfo, image_info
+
 
 class Photo(models.Model):
     title = models.CharField(max_length=200, blank=True)
@@ -19,6 +21,11 @@ class Photo(models.Model):
     def ready(self) -> bool:
         """The function has written every rendition (one HEAD and one LIST)."""
         return self.image.storage.is_ready(self.image.name)
+
+    @cached_property
+    def info(self) -> ImageInfo | None:
+        """Sizes and placeholder from the main rendition's metadata (None until it exists)."""
+        return image_info(self.image)
 
     @cached_property
     def rejection(self) -> str:

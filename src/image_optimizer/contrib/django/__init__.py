@@ -13,11 +13,14 @@ from .helpers import (
     thumbnail_url,
     wait_until_ready,
 )
+from .page import ImageInfo, image_info
 from .storage import IncomingImageStorage
 
 __all__ = [
+    "ImageInfo",
     "IncomingImageStorage",
     "UploadRejected",
+    "image_info",
     "picture_sources",
     "presigned_post",
     "rendition_url",

@@ -1,5 +1,6 @@
 """`{% load image_optimizer %}` then `{{ photo.image|thumbnail_url:"thumb" }}`, `{{ photo.image|rendition_url:"small" }}`
-or `{% picture photo.image "small" alt="A cat" %}` (a `<picture>` with the EXTRA_FORMATS siblings as sources)."""
+or `{% picture photo.image "small" alt="A cat" %}` (a `<picture>` with the EXTRA_FORMATS siblings as sources), or
+`{% optimized_image photo.image alt="A cat" %}` (responsive, over its placeholder, by the upload's state: page.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from django import template
 from django.utils.html import format_html, format_html_join
 
-from .. import helpers
+from .. import helpers, page
 
 register = template.Library()
 
@@ -38,3 +39,15 @@ def picture(value: Any, rendition: str = "main", alt: str = "", **attributes: An
             extra,
         )
     )
+
+
+@register.simple_tag(takes_context=True)
+def optimized_image(
+    context: Any, value: Any, alt: str = "", sizes: str = "", show_reason: bool | None = None, **attributes: Any
+) -> str:
+    """`<img src srcset sizes width height loading="lazy" decoding="async" alt>` painted over its ThumbHash (in a
+    `<picture>` with EXTRA_FORMATS); a box at the right aspect ratio while pending; the rejection reason for staff
+    (`show_reason`, by default: a staff user, or DEBUG on a site without auth)."""
+    if show_reason is None:
+        show_reason = page.reason_allowed(context)
+    return str(page.render_image(value, alt=alt, sizes=sizes, show_reason=show_reason, **attributes))
