@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchmarks import encoders
+from benchmarks import crops, encoders
 from benchmarks.baselines import CONFIG, SHAPES, VARIANTS
 from benchmarks.quality import ScoreCache, score_all
 from image_optimizer import decode
@@ -339,6 +339,7 @@ def main() -> int:
     encoders.print_summary(encoder_summary, len(encoder_rows))
     print_end_to_end(end_to_end["writes"], end_to_end["reads"])
     print(f"\nwrote {args.out}")
+    crops.run(args.out.with_name(f"{args.out.stem}-crops.json"))  # smart crop windows: benchmarks/crops.py
     return 0
 
 

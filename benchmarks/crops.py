@@ -33,6 +33,7 @@ WINDOWS = ((150, 150), (400, 200))  # the issue's thumbnail shapes
 LARGEST = 1600  # px a side: the images are used at most this large (what the speed budget is stated for)
 OFF_CENTRE = ((2, 1, "start"), (2, 1, "end"), (1, 2, "start"), (1, 2, "end"))  # synthetic crops: shape, subject end
 MARGIN = 0.03  # of the crop's length, left between the subject and the crop's end
+CROP_SCALE = 0.7  # of the largest crop of that shape: what leaves it room to move
 REPS = 3
 
 Fractions = tuple[float, float, float, float]
@@ -77,22 +78,28 @@ def cases(split: str | None = None) -> Iterator[Case]:
         subject = (float(row["x0"]), float(row["y0"]), float(row["x1"]), float(row["y1"]))
         name = Path(row["file"]).stem
         yield Case(name, row["split"], "photo", image, subject)
+        regions = set()
         for across, down, end in OFF_CENTRE:
             cut = off_centre(image.size, subject, across / down, end)
-            if cut:
+            if cut and cut[0] not in regions:  # both ends can give one region when the subject is at an edge
                 region, inside = cut
+                regions.add(region)
                 yield Case(f"{name} {across}:{down} {end}", row["split"], "crop", image.crop(region), inside)
 
 
 def off_centre(size: tuple[int, int], subject: Fractions, aspect: float, end: str) -> tuple[Window, Fractions] | None:
-    """The largest crop of `aspect` (width / height) holding the whole subject near its `end` (start: left or
-    top), and the subject's box in it; None when the subject does not fit or would still be near the middle."""
+    """A crop of `aspect` (width / height), CROP_SCALE of the largest (or as large as the subject needs), holding
+    the whole subject near its `end` (start: left or top) along its long side, and the subject's box in it; None
+    when the subject does not fit or would still be near the middle."""
     width, height = size
     sx0, sy0, sx1, sy1 = subject[0] * width, subject[1] * height, subject[2] * width, subject[3] * height
     crop_w, crop_h = (min(width, height * aspect), min(height, width / aspect))
     crop_w, crop_h = min(crop_w, crop_h * aspect), min(crop_h, crop_w / aspect)
-    if sx1 - sx0 > crop_w or sy1 - sy0 > crop_h:
+    # Smaller than the largest, so that it can put the subject at its end whatever the photo's shape.
+    scale = max(CROP_SCALE, (sx1 - sx0) / crop_w, (sy1 - sy0) / crop_h)
+    if scale > 1:
         return None
+    crop_w, crop_h = crop_w * scale, crop_h * scale
 
     def along(low: float, high: float, length: float, full: float, moving: bool) -> float:
         if not moving:  # centred on the subject across the crop
@@ -317,6 +324,18 @@ def measure() -> dict[str, Any]:
     result = evaluate()
     summary = report(result, list(METHODS))
     return {"summary": summary, "rows": result["rows"]}
+
+
+def run(out: Path) -> dict[str, Any]:
+    """`make bench`'s part: measure everything, print the table, write the rows and the summary to `out`."""
+    if not CORPUS.is_dir():  # BENCH_DIR alone: the labelled photos are the corpus's
+        print(f"\ncrop windows: no corpus at {CORPUS} (CORPUS_DIR), not measured")
+        return {}
+    measured = measure()
+    print_report(measured["summary"])
+    out.write_text(json.dumps(measured, indent=2))
+    print(f"wrote {out}")
+    return measured
 
 
 def main() -> int:

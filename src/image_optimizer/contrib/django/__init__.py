@@ -6,7 +6,9 @@ the function uses (`image_optimizer.specs`).
 """
 
 from .helpers import (
+    CropWindow,
     UploadRejected,
+    crop_window,
     picture_sources,
     presigned_post,
     rendition_url,
@@ -16,8 +18,10 @@ from .helpers import (
 from .storage import IncomingImageStorage
 
 __all__ = [
+    "CropWindow",
     "IncomingImageStorage",
     "UploadRejected",
+    "crop_window",
     "picture_sources",
     "presigned_post",
     "rendition_url",
