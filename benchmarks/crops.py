@@ -217,6 +217,7 @@ def _cascade() -> Any:
     import cv2
 
     if not _CASCADES:
+        cv2.setNumThreads(1)  # one thread, as the others are timed
         _CASCADES.append(cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml"))
     return _CASCADES[0]
 

@@ -13,6 +13,7 @@ Pillow only, so the Lambda layer needs nothing new; benchmarks/crops.py measures
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -31,8 +32,8 @@ BORDER = 0.08  # the strips along each side that sample the background, as a fra
 COLOUR_WEIGHT = 1.0
 DETAIL_WEIGHT = 1.0
 SKIN_WEIGHT = 0.5
-LUMA_DIVISOR = 2  # luma differences count half as much as chroma ones: subjects differ more in hue
-CENTRE_PULL = 0.05  # per unit of distance moved, in fractions of all the salience: moves need a clear gain
+CENTRE_SIGMA = 0.35  # the centre prior: a Gaussian of this width (a fraction of the side) weighs the salience
+CENTRE_PULL = 0.1  # per unit of distance moved, in fractions of all the salience: moves need a clear gain
 SAMPLING = 4  # a large image is sampled on a grid of this many points per working pixel and side
 STEPS = 100  # window positions tried along the moving axis
 
@@ -42,15 +43,22 @@ Window = tuple[int, int, int, int]
 _SKIN_CB = [255 if 77 <= v <= 127 else 0 for v in range(256)]  # Chai and Ngan's skin ranges in YCbCr
 _SKIN_CR = [255 if 133 <= v <= 173 else 0 for v in range(256)]
 _LIT = [255 if v >= 40 else 0 for v in range(256)]  # skin in deep shadow is not told from anything else
-_DISTANCES: dict[tuple[int, int], list[int]] = {}
+_DISTANCES: dict[int, list[int]] = {}
+_PRIORS: dict[int, list[float]] = {}
 
 
-def _distance(mean: int, divisor: int) -> list[int]:
-    """The point table v -> |v - mean| / divisor, cached (a background mean is one of 256 values)."""
-    key = (mean, divisor)
-    if key not in _DISTANCES:
-        _DISTANCES[key] = [abs(v - mean) // divisor for v in range(256)]
-    return _DISTANCES[key]
+def _prior(count: int) -> list[float]:
+    """The centre prior's weight of each of `count` columns (or rows), cached (count <= WORK_SIDE)."""
+    if count not in _PRIORS:
+        _PRIORS[count] = [math.exp(-(((i + 0.5) / count - 0.5) ** 2) / (2 * CENTRE_SIGMA**2)) for i in range(count)]
+    return _PRIORS[count]
+
+
+def _distance(mean: int) -> list[int]:
+    """The point table v -> |v - mean|, cached (a background's mean is one of 256 values)."""
+    if mean not in _DISTANCES:
+        _DISTANCES[mean] = [abs(v - mean) for v in range(256)]
+    return _DISTANCES[mean]
 
 
 def smart_box(image: Image.Image, width: int, height: int) -> Window:
@@ -186,10 +194,7 @@ def _distinct(ycc: Image.Image) -> Image.Image:
     nearest: Image.Image | None = None
     for strip in _strips(ycc.size):
         means = ImageStat.Stat(ycc.crop(strip)).mean
-        dy, dcb, dcr = (
-            channel.point(_distance(round(mean), divisor))
-            for channel, mean, divisor in zip(channels, means, (LUMA_DIVISOR, 1, 1), strict=True)
-        )
+        dy, dcb, dcr = (channel.point(_distance(round(mean))) for channel, mean in zip(channels, means, strict=True))
         distance = ImageChops.add(ImageChops.add(dcb, dcr), dy)
         nearest = distance if nearest is None else ImageChops.darker(nearest, distance)
     assert nearest is not None
@@ -216,10 +221,13 @@ def _skin(y: Image.Image, cb: Image.Image, cr: Image.Image) -> Image.Image:
 
 
 def _profile(salience: Image.Image, *, horizontal: bool) -> list[float]:
-    """Salience averaged across the other axis: one value per column (or row)."""
+    """Salience averaged across the other axis, one value per column (or row), weighted by the centre prior:
+    photographers put subjects near the middle, so what draws the eye there counts more than at the edges."""
     size = (salience.width, 1) if horizontal else (1, salience.height)
     line = salience.resize(size, Image.Resampling.BOX)
-    return [float(line.getpixel((i, 0) if horizontal else (0, i))) for i in range(max(size))]  # type: ignore[arg-type]
+    count = max(size)
+    values = (line.getpixel((i, 0) if horizontal else (0, i)) for i in range(count))
+    return [float(value) * weight for value, weight in zip(values, _prior(count), strict=True)]  # type: ignore[arg-type]
 
 
 def _best_start(profile: Sequence[float], length: float) -> float:
