@@ -339,7 +339,8 @@ def main() -> int:
     encoders.print_summary(encoder_summary, len(encoder_rows))
     print_end_to_end(end_to_end["writes"], end_to_end["reads"])
     print(f"\nwrote {args.out}")
-    crops.run(args.out.with_name(f"{args.out.stem}-crops.json"))  # smart crop windows: benchmarks/crops.py
+    if not args.dir:  # smart crop windows, on the corpus's labelled photos: benchmarks/crops.py
+        crops.run(args.out.with_name(f"{args.out.stem}-crops.json"))
     return 0
 
 
