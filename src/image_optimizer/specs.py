@@ -34,7 +34,7 @@ class PipelineConfig:
     quality_target: int = 85
     encoder: str = "auto"  # "auto": jpegli when it loads; "pillow": libjpeg-turbo only
     thumbnails: tuple[ThumbnailSpec, ...] = field(
-        default_factory=lambda: parse_thumbnails("thumb:150x150:crop,small:320x320:fit")
+        default_factory=lambda: parse_thumbnails("thumb:150x150:smart,small:320x320:fit")
     )
     background: tuple[int, int, int] = (255, 255, 255)
     max_pixels: int = 250_000_000

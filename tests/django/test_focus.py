@@ -32,7 +32,7 @@ def test_storage_save_sends_the_focal_point_and_the_thumbnail_keeps_it(bucket: s
     assert s3.head_object(Bucket=bucket, Key="incoming/photos/focused.png")["Metadata"] == {"focus": "0.8000,0.5000"}
     assert crop_window(name, "thumb") is None  # not written yet
     run_function()
-    # the default thumb (150x150 crop) is centred on x=720 as far as the image allows
+    # the default thumb (150x150) is centred on x=720 as far as the image allows
     assert crop_window(name, "thumb") == CropWindow(450, 0, 900, 450, 900, 450)
     assert crop_window(name, "small") is None  # a fit thumbnail shows everything
     assert crop_window("", "thumb") is None
