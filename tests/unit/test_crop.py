@@ -82,6 +82,8 @@ def test_modes_with_alpha_palette_and_cmyk_are_read() -> None:
     disc = (705, 180, 795, 270)
     for image in (base.convert("RGBA"), base.convert("P"), base.convert("CMYK"), base.convert("L")):
         assert contains(crop.smart_box(image, 150, 150), disc), image.mode
+    for mode in ("1", "I", "I;16", "F", "La", "RGBa", "PA", "YCbCr"):  # whatever Pillow can hold, a window
+        assert crop.smart_box(Image.new(mode, (600, 300)), 150, 150) == (150, 0, 450, 300), mode
 
 
 def test_transparent_parts_are_not_the_subject() -> None:
