@@ -63,4 +63,4 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.bench $(if $(BENCH_DIR),--dir $(BENCH_DIR)) $(if $(BENCH_OUT),--out $(BENCH_OUT))
 
 clean:
-	rm -rf .aws-sam out bench.json bench.svg
+	rm -rf .aws-sam out bench.json bench.svg bench-crops.json

@@ -28,9 +28,11 @@ from typing import Any
 from PIL import Image, ImageOps
 
 from image_optimizer import decode
-from image_optimizer.specs import PipelineConfig
+from image_optimizer.specs import PipelineConfig, parse_thumbnails
 
-CONFIG = PipelineConfig()
+# The default settings with the centre crop: libvips and the seed crop the centre, and each thumbnail is scored
+# against a centred reference (where a smart crop goes is benchmarks/crops.py's measurement).
+CONFIG = PipelineConfig(thumbnails=parse_thumbnails("thumb:150x150:crop,small:320x320:fit"))
 QUALITY = 85  # the seed's fixed quality; libvips gets the same
 # (rendition, is a centred crop) in output order: every variant writes main, then the thumbnails in THUMBNAILS order
 SHAPES = [("main", False)] + [(spec.name, spec.fit == "crop") for spec in CONFIG.thumbnails]

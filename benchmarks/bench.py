@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from benchmarks import encoders, sizes, stages, targets
+from benchmarks import crops, encoders, sizes, stages, targets
 from benchmarks.baselines import CONFIG, SHAPES, VARIANTS
 from benchmarks.chart import svg
 from benchmarks.quality import ScoreCache, score_all
@@ -321,6 +321,8 @@ def main() -> int:
     chart = args.out.with_suffix(".svg")
     chart.write_text(svg(json.loads(args.out.read_text())))
     print(f"\nwrote {args.out} and {chart}")
+    if not args.dir:  # smart crop windows, on the corpus's labelled photos: benchmarks/crops.py
+        crops.run(args.out.with_name(f"{args.out.stem}-crops.json"))
     return 0
 
 

@@ -105,15 +105,29 @@ def plan_renditions(upright: tuple[int, int], config: PipelineConfig) -> list[Pl
     main = fit_size(width, height, min(config.max_width, side), min(config.max_height or math.inf, side))
     plans = [Plan(MAIN, main, whole)]
     for spec in config.thumbnails:
-        plans.append(_thumbnail_plan(width, height, spec, whole))
+        plans.append(_thumbnail_plan(width, height, spec, whole, config.focus))
     return plans
 
 
-def _thumbnail_plan(width: int, height: int, spec: ThumbnailSpec, whole: Box) -> Plan:
-    if spec.fit == "crop":
+def _thumbnail_plan(
+    width: int, height: int, spec: ThumbnailSpec, whole: Box, focus: tuple[float, float] | None = None
+) -> Plan:
+    """A crop starts centred; the client's focal point, when given, moves every crop (crop.py moves `smart`
+    ones without one, once it has the pixels)."""
+    if spec.fit in ("crop", "smart"):
         box, size = crop_plan(width, height, spec.width, spec.height)
-        return Plan(spec.name, size, box)
+        return Plan(spec.name, size, centred_on(box, (width, height), focus) if focus else box)
     return Plan(spec.name, fit_size(width, height, spec.width, spec.height), whole)
+
+
+def centred_on(box: Box, size: tuple[int, int], point: tuple[float, float]) -> Box:
+    """`box` moved (never resized) so that `point` (fractions of `size`) is as central in it as the image allows."""
+    left, top, right, bottom = box
+    box_w, box_h = right - left, bottom - top
+    x = min(max(point[0] * size[0] - box_w / 2, 0.0), size[0] - box_w)
+    y = min(max(point[1] * size[1] - box_h / 2, 0.0), size[1] - box_h)
+    # Clamped as in crop_plan: x + box_w can land a hair past the edge in floating point.
+    return (x, y, min(float(size[0]), x + box_w), min(float(size[1]), y + box_h))
 
 
 def needed_scale(plans: list[Plan]) -> float:

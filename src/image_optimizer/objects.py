@@ -28,6 +28,15 @@ class OutputInfo:
     height: int
     bytes: int
     format: str = "jpeg"
+    window: tuple[int, int, int, int] | None = None  # a cropped thumbnail's source window: x0, y0, x1, y1 (upright)
+
+
+def window_metadata(output: OutputInfo, source_size: str) -> dict[str, str]:
+    """A cropped thumbnail's window (x-amz-meta-window: x0,y0,x1,y1) and the size of the upright source it is in
+    (x-amz-meta-source-size: WxH), for clients that read renditions rather than events (the Django helpers)."""
+    if output.window is None:
+        return {}
+    return {"window": ",".join(map(str, output.window)), "source-size": source_size}
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 The steps, in order (each a small function below):
   open + guard pixels -> plan sizes (layout.py) -> DCT-scaled decode (JPEG) -> 8-bit -> integer pre-shrink
+  -> smart crops placed on the subject (crop.py)
   -> per rendition: Lanczos resize -> sRGB -> flatten alpha -> upright
   -> encode without metadata (encode.py: JPEG at a per-image quality, optional WebP/AVIF siblings);
   thumbnails reuse the finished main image when it has enough pixels.
@@ -16,12 +17,12 @@ import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, ParamSpec, TypeVar
 
 from PIL import Image
 
-from . import color, decode
+from . import color, crop, decode
 from .encode import MAIN_JPEG, THUMBNAIL_JPEG, JpegOptions, encode_extra, encode_jpeg, thumbnail_quality
 from .layout import Plan, box_to_stored, lay_out, needed_scale, orient, upright_size
 from .placeholder import Placeholder, of_image
@@ -67,6 +68,7 @@ class OptimizedImage:
     source_width: int
     source_height: int
     placeholder: Placeholder | None = None  # ThumbHash and average colour of the main image
+    windows: dict[str, crop.Window] = field(default_factory=dict)  # each cropped thumbnail's source window
 
     @property
     def main(self) -> Rendition:
@@ -80,7 +82,8 @@ def optimize(data: bytes | IO[bytes], config: PipelineConfig | None = None) -> O
     with workers(config.threads) as pool:
         rendered = render(data, config, pool)
         renditions = encode_all(rendered, config, pool=pool)
-        return OptimizedImage(renditions, rendered.format, *rendered.upright, of_image(rendered.main[1]))
+        placeholder = of_image(rendered.main[1])
+        return OptimizedImage(renditions, rendered.format, *rendered.upright, placeholder, rendered.windows)
 
 
 _P = ParamSpec("_P")
@@ -118,6 +121,7 @@ class Rendered:
     thumbnails: Future[list[Picture]]
     format: str
     upright: tuple[int, int]
+    windows: dict[str, crop.Window] = field(default_factory=dict)
 
 
 def render(data: bytes | IO[bytes], config: PipelineConfig, pool: Executor | None = None) -> Rendered:
@@ -141,6 +145,7 @@ def render(data: bytes | IO[bytes], config: PipelineConfig, pool: Executor | Non
     image, factor = shrink(image, stored, needed_scale(plans))
     scale = working_scale(image, stored, (reduction[0], reduction[1] * factor))
     image.info = {}  # nothing from the source (EXIF, XMP, comments, ICC) may reach an output
+    plans = crop.place_smart(plans, image, upright, orientation, config)  # smart crops move onto the subject
 
     def finish(resampled: Image.Image) -> Image.Image:
         """Colour and alpha on the resampled pixels, not the large working image: a fraction of the work.
@@ -148,7 +153,7 @@ def render(data: bytes | IO[bytes], config: PipelineConfig, pool: Executor | Non
         return color.flatten(color.to_srgb(resampled, icc), config.background, grayscale=grayscale)
 
     main, thumbnails = render_all(image, scale, plans, upright, orientation, finish, pool or Serial())
-    return Rendered(main, thumbnails, decoded.format, upright)
+    return Rendered(main, thumbnails, decoded.format, upright, crop.crop_windows(plans, config))
 
 
 Finish = Callable[[Image.Image], Image.Image]

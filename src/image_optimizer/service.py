@@ -11,9 +11,10 @@ from functools import cached_property
 from typing import IO, Any, cast
 
 from . import pipeline, placeholder, renderer
+from .crop import format_focus, parse_focus
 from .errors import ImageRejected, ImageTooLarge, KeyTooLong
-from .objects import ObjectRef, Outcome, OutputInfo
-from .observability import in_this_trace
+from .objects import ObjectRef, Outcome, OutputInfo, window_metadata
+from .observability import in_this_trace, logger
 from .provenance import Source, Verdict, config_fingerprint, judge, metadata_value
 from .settings import Settings
 from .specs import CONTENT_TYPES, MAIN, PipelineConfig, failed_key, output_key, oversized_rendition_key
@@ -41,6 +42,7 @@ class WriteContention(Exception):
 
 Optimizer = Callable[[IO[bytes], PipelineConfig], pipeline.OptimizedImage]  # the upload as it arrives
 STALE = "stale event: the key holds a newer upload with its own event"
+FOCUS_METADATA = "focus"  # x-amz-meta-focus: x,y, the client's focal point for every crop (crop.parse_focus)
 
 
 class ImageService:
@@ -96,11 +98,12 @@ class ImageService:
             original.body.close()
             rejection = KeyTooLong(too_long)
             return self._reject(ref, original.etag, rejection, original.body.size, original.version_id)
-        result, size = self._optimize(original)
+        focus = self._focus(ref, original)
+        result, size = self._optimize(original, focus)
         if isinstance(result, ImageRejected):
             return self._reject(ref, original.etag, result, size, original.version_id, original.content_type)
         try:
-            outputs = self._write_renditions(ref, original, result)
+            outputs = self._write_renditions(ref, original, result, focus)
         except Superseded:
             return Outcome(
                 "skipped", ref.bucket, ref.key, "stale event: a newer upload of this key owns the renditions"
@@ -132,7 +135,20 @@ class ImageService:
             pass  # A concurrent invocation of the same event already deleted it.
         return Outcome("processed", ref.bucket, ref.key, bytes_in=size, outputs=outputs)
 
-    def _optimize(self, original: StoredObject) -> tuple[pipeline.OptimizedImage | ImageRejected, int]:
+    def _focus(self, ref: ObjectRef, original: StoredObject) -> tuple[float, float] | None:
+        """The client's focal point, or None; bad metadata is ignored with one log line, never a failure."""
+        text = original.metadata.get(FOCUS_METADATA)
+        if text is None:
+            return None
+        try:
+            return parse_focus(text)
+        except ValueError as error:
+            logger.warning("focus metadata ignored", key=ref.key, error=str(error))
+            return None
+
+    def _optimize(
+        self, original: StoredObject, focus: tuple[float, float] | None = None
+    ) -> tuple[pipeline.OptimizedImage | ImageRejected, int]:
         """The renditions, or why the upload is rejected; and its size. The decoder reads the body as it arrives
         (download.Download), so the download overlaps the decode. Only an upload received whole is judged: a
         download that broke off raises ReadFailed (the invocation fails and is retried), never passing for a
@@ -141,13 +157,18 @@ class ImageService:
             try:
                 # A Download is a binary file in all but typeshed's name for one (IO[bytes]).
                 source = cast(IO[bytes], original.body)
-                result: pipeline.OptimizedImage | ImageRejected = self.optimizer(source, self.settings.pipeline)
+                config = replace(self.settings.pipeline, focus=focus)
+                result: pipeline.OptimizedImage | ImageRejected = self.optimizer(source, config)
             except ImageRejected as rejection:
                 result = rejection
             return result, original.body.finish()
 
     def _write_renditions(
-        self, ref: ObjectRef, original: StoredObject, result: pipeline.OptimizedImage
+        self,
+        ref: ObjectRef,
+        original: StoredObject,
+        result: pipeline.OptimizedImage,
+        focus: tuple[float, float] | None = None,
     ) -> list[OutputInfo]:
         source = Source(
             ref.key,
@@ -155,13 +176,16 @@ class ImageService:
             original.version_id,
             original.last_modified,
             ref.sequencer,
-            self.fingerprint,
+            # The same bytes uploaded again with another focal point make other crops: not the same renditions.
+            self.fingerprint if focus is None else f"{self.fingerprint} focus {format_focus(focus)}",
             current=self._still_current(ref, original),
         )
         outputs = [
             OutputInfo(r.name, self._output_key(ref.key, r.name, r.format), r.width, r.height, len(r.data), r.format)
             for r in result.renditions
         ]
+        outputs = [replace(output, window=result.windows.get(output.name)) for output in outputs]
+        extras = [window_metadata(output, f"{result.source_width}x{result.source_height}") for output in outputs]
         write_one = in_this_trace(self._write_one)
         sizes = self._sizes(result)
         with ThreadPoolExecutor(max_workers=min(self.max_parallel_writes, len(outputs))) as pool:
@@ -173,9 +197,9 @@ class ImageService:
                     r.data,
                     CONTENT_TYPES[r.format],
                     source,
-                    placeholder.metadata(result.placeholder, r.width, r.height, sizes),
+                    {**placeholder.metadata(result.placeholder, r.width, r.height, sizes), **extra},
                 )
-                for r, output in zip(result.renditions, outputs, strict=True)
+                for r, output, extra in zip(result.renditions, outputs, extras, strict=True)
             ]
         # Every write has ended here; the first failure in rendition order decides, as a sequential loop would.
         written = [write.result() for write in writes]

@@ -159,7 +159,7 @@ SETTINGS: tuple[Setting, ...] = (
         parse_extra_formats,
     ),
     Setting(
-        "THUMBNAILS", "thumb:150x150:crop,small:320x320:fit", THUMBNAIL_SYNTAX, "named thumbnails", parse_thumbnails
+        "THUMBNAILS", "thumb:150x150:smart,small:320x320:fit", THUMBNAIL_SYNTAX, "named thumbnails", parse_thumbnails
     ),
     Setting("BACKGROUND_COLOR", "#ffffff", "a colour #rrggbb", "transparency is flattened onto it", _color),
     Setting(

@@ -7,11 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Literal
 
-Fit = Literal["fit", "crop"]
+Fit = Literal["fit", "crop", "smart"]  # smart: a crop placed on the subject (crop.py)
 MAIN = "main"
 
-_SPEC = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*):(?P<w>[1-9][0-9]*)x(?P<h>[1-9][0-9]*):(?P<fit>fit|crop)$")
-THUMBNAIL_SYNTAX = "comma-separated name:WIDTHxHEIGHT:fit|crop, e.g. thumb:150x150:crop (empty for none)"
+_SPEC = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*):(?P<w>[1-9][0-9]*)x(?P<h>[1-9][0-9]*):(?P<fit>fit|crop|smart)$"
+)
+THUMBNAIL_SYNTAX = "comma-separated name:WIDTHxHEIGHT:fit|crop|smart, e.g. thumb:150x150:crop (empty for none)"
 
 
 @dataclass(frozen=True)
@@ -32,17 +34,20 @@ class PipelineConfig:
     quality_target: int = 85
     encoder: str = "auto"  # "auto": jpegli when it loads; "pillow": libjpeg-turbo only
     thumbnails: tuple[ThumbnailSpec, ...] = field(
-        default_factory=lambda: parse_thumbnails("thumb:150x150:crop,small:320x320:fit")
+        default_factory=lambda: parse_thumbnails("thumb:150x150:smart,small:320x320:fit")
     )
     background: tuple[int, int, int] = (255, 255, 255)
     max_pixels: int = 250_000_000
     max_full_decode_pixels: int = 100_000_000
     extra_formats: tuple[str, ...] = ()  # "webp" / "avif" siblings of every rendition
     threads: int = 1  # threads rendering and encoding at once (PIPELINE_THREADS); the bytes do not depend on it
+    focus: tuple[float, float] | None = (
+        None  # the upload's focal point (x-amz-meta-focus), fractions of the upright image
+    )
 
 
 def parse_thumbnails(text: str) -> tuple[ThumbnailSpec, ...]:
-    """Parse `name:WxH:fit|crop,...`; raises ValueError naming the bad item."""
+    """Parse `name:WxH:fit|crop|smart,...`; raises ValueError naming the bad item."""
     specs: list[ThumbnailSpec] = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         match = _SPEC.match(item)
@@ -51,7 +56,7 @@ def parse_thumbnails(text: str) -> tuple[ThumbnailSpec, ...]:
         name = match["name"]
         if name == MAIN or any(spec.name == name for spec in specs):
             raise ValueError(f"thumbnail name {name!r} is reserved or repeated")
-        fit: Fit = "crop" if match["fit"] == "crop" else "fit"
+        fit: Fit = "crop" if match["fit"] == "crop" else "smart" if match["fit"] == "smart" else "fit"
         specs.append(ThumbnailSpec(name, int(match["w"]), int(match["h"]), fit))
     return tuple(specs)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -56,6 +56,7 @@ class StoredObject:
     version_id: str | None
     content_type: str | None
     last_modified: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)  # the upload's user metadata (x-amz-meta-*)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class S3Storage:
             response.get("VersionId"),
             response.get("ContentType"),
             modified.isoformat() if modified else "",
+            dict(response.get("Metadata", {})),
         )
 
     def put(

@@ -21,7 +21,7 @@ def test_defaults_match_the_documented_table() -> None:
     pipeline = settings.pipeline
     assert (pipeline.max_width, pipeline.max_height, pipeline.quality) == (750, None, None)
     assert (pipeline.quality_target, pipeline.encoder, pipeline.extra_formats) == (85, "auto", ())
-    assert pipeline.thumbnails == (ThumbnailSpec("thumb", 150, 150, "crop"), ThumbnailSpec("small", 320, 320, "fit"))
+    assert pipeline.thumbnails == (ThumbnailSpec("thumb", 150, 150, "smart"), ThumbnailSpec("small", 320, 320, "fit"))
     assert pipeline.background == (255, 255, 255)
     assert pipeline.threads == available_threads({})  # PIPELINE_THREADS=auto: this machine's CPUs
     # optimize(data) without a config uses these same defaults, on one thread (the same bytes)

@@ -6,7 +6,9 @@ the function uses (`image_optimizer.specs`).
 """
 
 from .helpers import (
+    CropWindow,
     UploadRejected,
+    crop_window,
     picture_sources,
     presigned_post,
     rendition_url,
@@ -17,9 +19,11 @@ from .page import ImageInfo, image_info
 from .storage import IncomingImageStorage
 
 __all__ = [
+    "CropWindow",
     "ImageInfo",
     "IncomingImageStorage",
     "UploadRejected",
+    "crop_window",
     "image_info",
     "picture_sources",
     "presigned_post",

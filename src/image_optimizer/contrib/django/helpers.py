@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import posixpath
 import time
+from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import ClientError
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import default_storage
 
+from ...crop import format_focus
 from ...specs import CONTENT_TYPES, MAIN
 from .storage import IncomingImageStorage
 
@@ -79,6 +82,7 @@ def presigned_post(
     upload_to: str = "",
     max_length: int = 100,
     expires_in: int = 600,
+    focus: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """A browser form upload straight to incoming/, with a key the server chose and claimed: the name stays
     reserved whether or not the browser ever uploads (until `storage.delete(name)`), so issue tickets to users
@@ -87,11 +91,18 @@ def presigned_post(
     Returns {"name": the final name to store (at most `max_length`, FileField's default), "key", "url",
     "fields"}: the browser POSTs `fields` plus its `file` to `url`. S3 refuses a body over `max_bytes` and a
     Content-Type not starting with `image/`. S3 POST has no If-None-Match: until `expires_in` runs out the same
-    ticket can upload again and replace the renditions, hence the short default."""
+    ticket can upload again and replace the renditions, hence the short default. `focus`: the subject's point
+    (x, y), fractions 0-1 of the upright image, that every cropped thumbnail keeps: a signed field
+    (x-amz-meta-focus) the browser sends as it is."""
     if not content_type.startswith("image/"):
         raise ValueError(f"content_type {content_type!r} is not an image type")
     if max_bytes < 1:
         raise ValueError(f"max_bytes must be positive, got {max_bytes}")
+    fields = {"Content-Type": content_type}
+    conditions: list[Any] = [["starts-with", "$Content-Type", "image/"]]
+    if focus is not None:
+        fields["x-amz-meta-focus"] = format_focus(focus)
+        conditions.append({"x-amz-meta-focus": fields["x-amz-meta-focus"]})
     _, storage = _resolve("", storage)
     basename = posixpath.basename(filename.replace("\\", "/"))  # a browser's name, not a path of ours
     raw = storage.claim_available_name(
@@ -101,11 +112,45 @@ def presigned_post(
     post = storage.connection.meta.client.generate_presigned_post(
         Bucket=storage.bucket_name,
         Key=key,
-        Fields={"Content-Type": content_type},
-        Conditions=[["starts-with", "$Content-Type", "image/"], ["content-length-range", 1, max_bytes]],
+        Fields=fields,
+        Conditions=[*conditions, ["content-length-range", 1, max_bytes]],
         ExpiresIn=expires_in,
     )
     return {"name": storage.final_name(raw), "key": key, "url": post["url"], "fields": post["fields"]}
+
+
+@dataclass(frozen=True)
+class CropWindow:
+    """The part of the upright original a cropped thumbnail shows: pixels x0 <= x < x1, y0 <= y < y1 of a
+    source_width x source_height image (what the function wrote in the thumbnail's metadata)."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    source_width: int
+    source_height: int
+
+
+def crop_window(name: Any, thumbnail: str, storage: IncomingImageStorage | None = None) -> CropWindow | None:
+    """The window a cropped thumbnail shows (its x-amz-meta-window; one HEAD), e.g. to draw it over the original
+    in an editor. None for an empty field, while the thumbnail is not written yet, and for a `fit` thumbnail."""
+    name, storage = _resolve(name, storage)
+    if not name:
+        return None
+    key = storage.rendition_key(name, thumbnail)
+    try:
+        metadata = storage.connection.meta.client.head_object(Bucket=storage.bucket_name, Key=key)["Metadata"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    try:
+        x0, y0, x1, y1 = (int(part) for part in metadata["window"].split(","))
+        width, height = (int(part) for part in metadata["source-size"].split("x"))
+    except (KeyError, ValueError):
+        return None
+    return CropWindow(x0, y0, x1, y1, width, height)
 
 
 def wait_until_ready(

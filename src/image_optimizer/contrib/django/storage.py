@@ -18,6 +18,7 @@ from django.utils.crypto import get_random_string
 from storages.backends.s3 import S3Storage
 from storages.utils import ReadBytesWrapper, clean_name, safe_join
 
+from ...crop import format_focus
 from ...settings import SETTINGS
 from ...specs import MAIN, ThumbnailSpec, parse_extra_formats, parse_thumbnails, rendition_name, stem_of
 
@@ -197,18 +198,24 @@ class IncomingImageStorage(S3Storage):
 
     # ---- writing: raw bytes to incoming/ ----
 
-    def save(self, name: str | None, content: Any, max_length: int | None = None) -> str:
+    def save(
+        self, name: str | None, content: Any, max_length: int | None = None, *, focus: tuple[float, float] | None = None
+    ) -> str:
         """As Storage.save, but the stored name is the final one, and a raw key taken meanwhile by a client that
-        does not claim names (a plain PUT) means another name, not an overwrite."""
+        does not claim names (a plain PUT) means another name, not an overwrite. `focus` (or a `focus` attribute
+        on `content`, which is how a model field's save can carry one): the subject's point (x, y), fractions
+        0-1 of the upright image, that every cropped thumbnail keeps (x-amz-meta-focus)."""
         if name is None:
             name = content.name
+        focus = focus if focus is not None else getattr(content, "focus", None)
+        metadata = {"focus": format_focus(focus)} if focus is not None else {}  # a bad point fails before any write
         if not hasattr(content, "chunks"):
             content = File(content, name)
         validate_file_name(name, allow_relative_path=True)
         for _ in range(WRITE_ATTEMPTS):
             name = self.claim_available_name(name, max_length=max_length)
             try:
-                written = self._write_original(name, content)
+                written = self._write_original(name, content, metadata)
             except BaseException:
                 self._release(name)  # the upload never happened: its name must not stay reserved
                 raise
@@ -223,10 +230,12 @@ class IncomingImageStorage(S3Storage):
             raise FileExistsError(f"{self.incoming_key(name)} already exists")
         return self.final_name(name)
 
-    def _write_original(self, name: str, content: Any) -> bool:
+    def _write_original(self, name: str, content: Any, metadata: dict[str, str] | None = None) -> bool:
         key = self.incoming_key(name)
         params = self._get_write_parameters(key, content)
         params.pop("ACL", None)  # never public: the bucket serves presigned URLs only
+        if metadata:
+            params["Metadata"] = {**params.get("Metadata", {}), **metadata}
         content.seek(0)
         return self._put_new(key, ReadBytesWrapper(content), params)
 
