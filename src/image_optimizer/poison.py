@@ -63,4 +63,4 @@ def quarantine(service: ImageService, ref: ObjectRef) -> Outcome:
         here = not ref.etag or head.etag == quoted(ref.etag)
     if head is None or not here:
         return Outcome("skipped", ref.bucket, ref.key, "original no longer at its key (processed or moved)")
-    return service.quarantine(ref, ref.etag or head.etag, FailedEveryAttempt(REASON))
+    return service.quarantine(ref, head.etag, FailedEveryAttempt(REASON))  # as S3 gives it: quoted
