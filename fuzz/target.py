@@ -17,10 +17,16 @@ from pathlib import Path
 
 import atheris
 
-with atheris.instrument_imports(include=["PIL", "image_optimizer"]):
+with atheris.instrument_imports(include=["PIL", "image_optimizer", "pillow_heif"]):
+    from PIL import Image
+
     from image_optimizer import decode, pipeline
     from image_optimizer.errors import ImageRejected
     from image_optimizer.specs import PipelineConfig
+
+    # Pillow imports its format plugins, where the parsing is, on first use: imported here, they are instrumented.
+    Image.init()
+    decode._register_heif()
 
 # The function's default limits; one thread, so a finding reproduces the same way every time.
 CONFIG = PipelineConfig(threads=1)
