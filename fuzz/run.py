@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", default="all", choices=(*seeds.FORMATS, "all"))
     parser.add_argument("--seconds", type=int, default=300)
     args = parser.parse_args(argv)
-    work = ROOT / ".fuzz"
+    work = Path(os.environ.get("FUZZ_WORKDIR", ROOT / ".fuzz"))
     corpus, findings = work / "corpus" / args.format, work / "findings" / args.format
     findings.mkdir(parents=True, exist_ok=True)
     print(f"{args.format}: {seeds.build(args.format, corpus)} inputs in {corpus}", flush=True)
