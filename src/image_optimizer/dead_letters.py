@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import events, poison
-from .deadline import OutOfTime
+from .deadline import OutOfTime, StoppedEarly
 from .handler import get_service, record_outcome
 from .objects import ObjectRef
 from .observability import logger, metrics, traced_handler
@@ -43,7 +43,10 @@ def died(failure: dict[str, Any], ref: ObjectRef) -> bool:
     message = str(response.get("errorMessage", ""))
     if error_type in DIED or "Task timed out" in message:
         return True
-    # Stopped cleanly before the timeout (handler.RecordsFailed naming this one upload, and only as out of time).
+    # Stopped cleanly before the timeout: handler.RecordsFailed naming this one upload, only as out of time, or the
+    # stop reached the invocation's edge (the event names this one upload).
+    if error_type == StoppedEarly.__name__:
+        return True
     return error_type == "RecordsFailed" and message.startswith(f"{ref.key}: {OutOfTime.__name__}:")
 
 

@@ -25,6 +25,11 @@ class OutOfTime(BaseException):
     is raised asynchronously: a broad `except Exception` in a decoder must not take it for a bad image."""
 
 
+class StoppedEarly(Exception):
+    """OutOfTime that reached the invocation's edge (outside any one upload): an ordinary exception there, so Lambda's
+    runtime reports it as a failure of the invocation rather than dying on it."""
+
+
 class HasRemainingTime(Protocol):
     def get_remaining_time_in_millis(self) -> int: ...
 
@@ -62,6 +67,8 @@ def stop_before_timeout(context: HasRemainingTime) -> Iterator[None]:
         earlier, _ = signal.setitimer(signal.ITIMER_REAL, budget)
     try:
         yield
+    except OutOfTime as error:
+        raise StoppedEarly(str(error)) from None
     finally:
         if armed:
             signal.setitimer(signal.ITIMER_REAL, 0)

@@ -127,6 +127,7 @@ def test_batch_order_last_receives_first_then_fresh_then_by_receive_count() -> N
         ("Sandbox.Timedout", "RequestId: 1 Error: Task timed out after 60.00 seconds"),
         ("", "2026-12-06T10:00:00.000Z 1 Task timed out after 60.06 seconds"),
         ("RecordsFailed", "incoming/a/slow.png: OutOfTime: stopped before the function's timeout"),
+        ("StoppedEarly", "stopped before the function's timeout; the upload is left for a retry"),
     ],
 )
 def test_dead_letter_consumer_quarantines_uploads_whose_attempts_died(
@@ -232,3 +233,19 @@ def test_the_stopping_point_keeps_a_tenth_of_the_time_within_bounds() -> None:
     assert deadline.reserve_for(60) == 6
     assert deadline.reserve_for(3) == deadline.RESERVE_MIN_S
     assert deadline.reserve_for(900) == deadline.RESERVE_MAX_S
+
+
+def test_a_stop_outside_any_upload_fails_the_invocation_as_an_ordinary_exception(
+    context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted between uploads (say, in the batch machinery), the invocation still fails cleanly: Lambda's
+    runtime gets an Exception, not a BaseException it would die on (and report as a crash)."""
+
+    def busy(_event: Any, _context: Any) -> Any:
+        until = time.monotonic() + 5
+        while time.monotonic() < until:
+            time.sleep(0.01)
+
+    monkeypatch.setattr(handler, "dispatch", busy)
+    with pytest.raises(deadline.StoppedEarly):
+        handler.lambda_handler({"Records": []}, ShortContext(context))
