@@ -55,6 +55,26 @@ def fuzz_once(fmt: str, corpus: Path, findings: Path, seconds: int) -> tuple[int
     return process.returncode, process.stderr
 
 
+def minimize(finding: Path, seconds: int) -> int:
+    """libFuzzer's -minimize_crash on a finding, under the same limits; writes <finding>.min beside it."""
+    out = finding.with_suffix(finding.suffix + ".min")
+    command = [
+        sys.executable,
+        "-m",
+        "fuzz.target",
+        "-minimize_crash=1",
+        f"-max_total_time={seconds}",
+        f"-timeout={INPUT_TIMEOUT_S}",
+        f"-rss_limit_mb={MEMORY_LIMIT // 1024**2}",
+        f"-exact_artifact_path={out}",
+        str(finding),
+    ]
+    env = {**os.environ, "FUZZ_RAISE": "1", "MALLOC_ARENA_MAX": "2", "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}
+    subprocess.run(command, cwd=ROOT, env=env, preexec_fn=limit_memory, check=False)
+    print(f"{finding}: {finding.stat().st_size} bytes -> {out}: {out.stat().st_size if out.exists() else '?'} bytes")
+    return 0
+
+
 def summarise(log: str) -> dict[str, int]:
     stats = {"execs": 0, "cov": 0, "ft": 0, "corpus": 0}
     for line in log.splitlines():
@@ -71,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--format", default="all", choices=(*seeds.FORMATS, "all"))
     parser.add_argument("--seconds", type=int, default=300)
+    parser.add_argument("--minimize", type=Path, help="shrink this finding (it must still fail) and stop")
     args = parser.parse_args(argv)
+    if args.minimize:
+        return minimize(args.minimize, args.seconds)
     work = Path(os.environ.get("FUZZ_WORKDIR", ROOT / ".fuzz"))
     corpus, findings = work / "corpus" / args.format, work / "findings" / args.format
     findings.mkdir(parents=True, exist_ok=True)

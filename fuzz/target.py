@@ -31,6 +31,7 @@ with atheris.instrument_imports(include=["PIL", "image_optimizer", "pillow_heif"
 # The function's default limits; one thread, so a finding reproduces the same way every time.
 CONFIG = PipelineConfig(threads=1)
 FINDINGS = Path(os.environ.get("FUZZ_FINDINGS", ".fuzz/findings"))
+RAISE = bool(os.environ.get("FUZZ_RAISE"))
 _seen: set[str] = set()
 
 
@@ -78,6 +79,8 @@ def test_one_input(data: bytes) -> None:
         except ImageRejected:
             pass
         except Exception as error:  # anything else breaks the contract
+            if RAISE:  # minimising a finding (fuzz/run.py --minimize): libFuzzer must see it as a crash
+                raise
             record(data, error)
 
 
