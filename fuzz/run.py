@@ -112,14 +112,19 @@ def main(argv: list[str] | None = None) -> int:
         tail = [line for line in log.splitlines() if "ERROR" in line or "Test unit written" in line]
         print(f"libFuzzer stopped (exit {code}): {' | '.join(tail[-3:])}", flush=True)
     stats = summarise("\n".join(logs))
-    found = sorted(path.name for path in findings.iterdir() if not path.name.endswith(".txt"))
+    # libFuzzer also keeps inputs slower than 10 s (-report_slow_units): worth a look, within the time bound.
+    names = sorted(path.name for path in findings.iterdir() if not path.name.endswith((".txt", ".min")))
+    found = [name for name in names if not name.startswith("slow-unit-")]
+    slow = [name for name in names if name.startswith("slow-unit-")]
     print(
         f"{args.format}: {stats['execs']} executions, coverage {stats['cov']} edges / {stats['ft']} features,"
-        f" corpus {stats['corpus']}, libFuzzer stops {stops}, findings {len(found)}",
+        f" corpus {stats['corpus']}, libFuzzer stops {stops}, findings {len(found)}, slow inputs {len(slow)}",
         flush=True,
     )
     for name in found:
         print(f"  finding: {findings / name}")
+    for name in slow:
+        print(f"  slow input (over 10 s, under the {INPUT_TIMEOUT_S} s bound): {findings / name}")
     return 1 if found else 0
 
 
