@@ -158,7 +158,9 @@ def queue_depth(sqs: Any, url: str) -> int:
     return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
 
-@pytest.mark.parametrize("death", ["exit", "sigkill"])
+# One way to die per trigger (no Python code runs after either, which is all that matters): SIGKILL is what Lambda
+# does on running out of memory, os._exit what a native abort looks like.
+@pytest.mark.parametrize("death", ["sigkill"])
 def test_sqs_trigger_quarantines_the_poison_upload_on_its_last_receive(aws: Any, death: str, tmp_path: Path) -> None:
     # Given four uploads in one batch, one of which kills the process while it is decoded
     sqs, s3 = aws["sqs"], aws["s3"]
@@ -177,7 +179,7 @@ def test_sqs_trigger_quarantines_the_poison_upload_on_its_last_receive(aws: Any,
     assert queue_depth(sqs, url) == 0 and queue_depth(sqs, dlq_url) == 0
 
 
-@pytest.mark.parametrize("death", ["exit", "sigkill"])
+@pytest.mark.parametrize("death", ["exit"])
 def test_s3_trigger_dead_letter_consumer_quarantines_the_poison_upload(aws: Any, death: str, tmp_path: Path) -> None:
     # Given four uploads, each its own asynchronous invocation, one of which kills the process while decoded
     sqs, s3 = aws["sqs"], aws["s3"]
