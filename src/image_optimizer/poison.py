@@ -6,7 +6,8 @@ queue's maxReceiveCount) the upload is quarantined. A crash sends every unfinish
 it, so a batch is worked in an order that lets the other uploads finish before the last receive: last receives
 first (they never decode), then fresh messages, then by receive count; messages received equally often go by
 message id, forwards on odd receives and backwards on even ones, so an upload behind the poison one in one
-receive is ahead of it in the next. Trigger=S3: dead_letters.py reads Lambda's failure records instead."""
+receive is ahead of it in the next (so MAX_RECEIVE_COUNT is at least 3: two receives that decode, then the
+last). Trigger=S3: dead_letters.py reads Lambda's failure records instead."""
 
 from __future__ import annotations
 

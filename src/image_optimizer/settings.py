@@ -205,10 +205,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "MAX_RECEIVE_COUNT",
         "5",
-        "an integer 2-1000",
+        "an integer 3-1000",
         "Trigger=SQS: the ingest queue's maxReceiveCount; on that receive an upload is moved to FAILED_PREFIX"
         " without being decoded (every earlier attempt crashed, ran out of memory or time)",
-        _int_range(2, 1000),
+        _int_range(3, 1000),  # two receives that decode, so a batch's other uploads finish first (poison.py)
     ),
 )
 
