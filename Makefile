@@ -11,13 +11,19 @@ IMAGES ?=
 ARGS ?=
 BENCH_DIR ?=
 PARAMS ?=
+SECONDS ?= 300
+FORMAT ?= all
+CHECKOV_VENV := $(VENV)/checkov
 
-.PHONY: install test unit test-infra lint bench run invoke invoke-local build deploy validate clean
+.PHONY: install test unit test-infra lint bench run invoke invoke-local build deploy validate clean checkov fuzz
 
-$(STAMP): requirements/dev.txt pyproject.toml
+$(STAMP): requirements/dev.txt requirements/checkov.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	# checkov in a venv of its own: its pins conflict with the project's (requirements/checkov.txt)
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements/checkov.txt
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -32,8 +38,8 @@ test-infra: $(STAMP)
 	$(PY) -m pytest tests/infrastructure
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests examples benchmarks
-	$(VENV)/bin/ruff format --check src tests examples benchmarks
+	$(VENV)/bin/ruff check src tests examples benchmarks fuzz
+	$(VENV)/bin/ruff format --check src tests examples benchmarks fuzz
 	$(VENV)/bin/mypy
 
 run: $(STAMP)
@@ -61,6 +67,15 @@ deploy: build
 # Benchmark (not a test): BENCH_DIR overrides the image folder; writes bench.json, a chart (bench.svg) and prints tables.
 bench: $(STAMP)
 	$(PY) -m benchmarks.bench $(if $(BENCH_DIR),--dir $(BENCH_DIR)) $(if $(BENCH_OUT),--out $(BENCH_OUT))
+
+# Infrastructure scan, offline; `make test` runs it too (tests/infrastructure/test_checkov.py).
+checkov: $(STAMP)
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact
+
+# Coverage-guided fuzzing (atheris) of decode + pipeline.optimize; not part of `make test`. FORMAT: jpeg, png, gif,
+# webp, tiff, bmp, heif, avif or all. Findings go to .fuzz/findings/<FORMAT>/ (fuzz/run.py).
+fuzz: $(STAMP)
+	nice -n 19 $(PY) -m fuzz.run --format $(FORMAT) --seconds $(SECONDS)
 
 clean:
 	rm -rf .aws-sam out bench.json bench.svg bench-crops.json

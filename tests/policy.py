@@ -6,3 +6,10 @@ ALLOWED_OBJECT_GRANTS = {
     "OutputPrefix": {"s3:PutObject", "s3:GetObject"},
     "FailedPrefix": {"s3:PutObject", "s3:GetObject"},
 }
+
+# The dead-letter consumer's role (Trigger=S3, template DeadLetterFunction): it only moves uploads to the failed
+# prefix (HEAD and copy source under incoming, then a conditional delete; HEAD and copy target under failed).
+DEAD_LETTER_OBJECT_GRANTS = {
+    "IncomingPrefix": {"s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"},
+    "FailedPrefix": {"s3:PutObject", "s3:GetObject"},
+}

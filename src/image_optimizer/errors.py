@@ -41,3 +41,10 @@ class KeyTooLong(ImageRejected):
 
 class SettingsError(ValueError):
     """An environment variable holds a value the service cannot start with."""
+
+
+class FailedEveryAttempt(ImageRejected):
+    """A poison upload: every attempt at it ended in a crash, out of memory or a timeout, so it is quarantined
+    without being decoded again (poison.py, dead_letters.py)."""
+
+    kind = "poison"

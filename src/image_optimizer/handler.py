@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import events
+from . import deadline, events, poison
+from .errors import FailedEveryAttempt
 from .objects import ObjectRef, Outcome
 from .observability import logger, metrics, traced_handler
 from .service import ImageService
@@ -45,10 +46,12 @@ def get_service() -> ImageService:
     return ImageService(S3Storage(make_s3_client()), settings, publisher=publisher)
 
 
-def handle_ref(ref: ObjectRef) -> Outcome:
+def handle_ref(ref: ObjectRef, quarantine: bool = False) -> Outcome:
+    """Process the upload, or (`quarantine`: a poison upload, poison.py) move it to FAILED_PREFIX undecoded."""
+    deadline.check()  # nothing starts past the invocation's stopping point
     logger.append_keys(bucket=ref.bucket, key=ref.key)
     try:
-        outcome = get_service().process(ref)
+        outcome = poison.quarantine(get_service(), ref) if quarantine else get_service().process(ref)
     finally:
         logger.remove_keys(["bucket", "key"])
     record_outcome(outcome)
@@ -73,12 +76,14 @@ def record_outcome(outcome: Outcome) -> None:
         )
     elif outcome.status == "rejected":
         metrics.add_metric(name="ImagesRejected", unit=MetricUnit.Count, value=1)
+        if outcome.error_kind == FailedEveryAttempt.kind:
+            metrics.add_metric(name="PoisonUploads", unit=MetricUnit.Count, value=1)
         logger.warning(f"rejected: {outcome.reason}", extra={**fields, "error_kind": outcome.error_kind})
     else:
         logger.info(f"{outcome.status}: {outcome.reason}", extra=fields)
 
 
-def process_all(parsed: list[events.Parsed]) -> list[dict[str, Any]]:
+def process_all(parsed: list[events.Parsed], quarantine: bool = False) -> list[dict[str, Any]]:
     """Every record is tried; transient failures are collected and raised together at the end."""
     results: list[dict[str, Any]] = []
     failures: list[str] = []
@@ -87,7 +92,7 @@ def process_all(parsed: list[events.Parsed]) -> list[dict[str, Any]]:
             logger.info(f"ignored: {item.reason}", extra={"key": item.key})
             results.append({"status": "ignored", "key": item.key, "reason": item.reason})
             continue
-        outcome = attempt(item)
+        outcome = attempt(item, quarantine)
         if isinstance(outcome, Outcome):
             results.append(asdict(outcome))
         else:
@@ -98,18 +103,20 @@ def process_all(parsed: list[events.Parsed]) -> list[dict[str, Any]]:
     return results
 
 
-def attempt(ref: ObjectRef) -> Outcome | str:
+def attempt(ref: ObjectRef, quarantine: bool = False) -> Outcome | str:
     """The outcome, or a transient failure as one line (logged): the original stays, the event must come back."""
     try:
-        return handle_ref(ref)
-    except Exception as error:
+        return handle_ref(ref, quarantine)
+    except (Exception, deadline.OutOfTime) as error:
         logger.exception("failed; the original stays in place for a retry", extra={"key": ref.key})
         return f"{type(error).__name__}: {error}"
 
 
 def sqs_record_handler(record: SQSRecord) -> list[dict[str, Any]]:
-    """One SQS message; raising marks only this message failed (it returns, then goes to the DLQ)."""
-    return process_all(events.from_sqs_body(record.body))
+    """One SQS message; raising marks only this message failed (it returns, then goes to the DLQ). On the last
+    receive the queue allows, the upload is quarantined undecoded: every attempt before died (poison.py)."""
+    last = poison.is_last_receive(record.raw_event, settings.max_receive_count)
+    return process_all(events.from_sqs_body(record.body), quarantine=last)
 
 
 def batch_operation(event: dict[str, Any]) -> dict[str, Any]:
@@ -145,6 +152,7 @@ def dispatch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if events.is_sqs(event):
         from aws_lambda_powertools.utilities.batch import process_partial_response
 
+        event = {**event, "Records": poison.delivery_order(event["Records"], settings.max_receive_count)}
         return dict(
             process_partial_response(
                 event=event, record_handler=sqs_record_handler, processor=get_sqs_processor(), context=context
@@ -159,4 +167,5 @@ def dispatch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
 @metrics.log_metrics(raise_on_empty_metrics=False)
 @traced_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return dispatch(event, context)
+    with deadline.stop_before_timeout(context):  # a transient failure before Lambda's timeout, not a kill
+        return dispatch(event, context)

@@ -73,6 +73,10 @@ class ImageService:
         outcome = self._process(ref)
         return replace(outcome, duration_ms=round((time.perf_counter() - started) * 1000, 1))
 
+    def quarantine(self, ref: ObjectRef, etag: str, rejection: ImageRejected) -> Outcome:
+        """Move the upload (conditional on `etag`) to FAILED_PREFIX without reading its body: poison.py."""
+        return self._reject(ref, etag, rejection, ref.size or 0)
+
     def _process(self, ref: ObjectRef) -> Outcome:
         settings = self.settings
         if not ref.key.startswith(settings.incoming_prefix):

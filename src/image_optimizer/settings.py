@@ -202,6 +202,14 @@ SETTINGS: tuple[Setting, ...] = (
         "one ImageOptimized / ImageRejected event per upload goes to this bus (empty: none)",
         _bus_name,
     ),
+    Setting(
+        "MAX_RECEIVE_COUNT",
+        "5",
+        "an integer 3-1000",
+        "Trigger=SQS: the ingest queue's maxReceiveCount; on that receive an upload is moved to FAILED_PREFIX"
+        " without being decoded (every earlier attempt crashed, ran out of memory or time)",
+        _int_range(3, 1000),  # two receives that decode, so a batch's other uploads finish first (poison.py)
+    ),
 )
 
 
@@ -214,6 +222,7 @@ class Settings:
     max_input_bytes: int
     pipeline: PipelineConfig
     event_bus_name: str = ""
+    max_receive_count: int = 5
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -242,6 +251,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         cache_control=values["CACHE_CONTROL"],
         max_input_bytes=values["MAX_INPUT_BYTES"],
         event_bus_name=values["EVENT_BUS_NAME"],
+        max_receive_count=values["MAX_RECEIVE_COUNT"],
         pipeline=PipelineConfig(
             max_width=values["MAX_WIDTH"],
             max_height=values["MAX_HEIGHT"],

@@ -79,6 +79,7 @@ def test_build_artifacts(builds, arch):
     fn = build / FUNCTION_ID
     layer = build / LAYER_ID / "python"
     assert (fn / "image_optimizer" / "handler.py").is_file()
+    assert (build / "DeadLetterFunction" / "image_optimizer" / "dead_letters.py").is_file()  # Trigger=S3 consumer
     assert (fn / "image_optimizer" / "profiles" / "FOGRA39L_coated.icc").is_file()  # default CMYK profile ships
     assert (fn / "aws_lambda_powertools").is_dir()
     assert not list(fn.rglob("__pycache__")), "artifacts should not carry bytecode"

@@ -201,7 +201,8 @@ def test_trigger_s3(render):
     for absent in ("IngestQueue", "IngestQueuePolicy", "IngestEventSourceMapping"):
         assert absent not in r.resources
     assert "IngestQueueUrl" not in r.outputs
-    assert not r.of_type("AWS::Lambda::EventSourceMapping")
+    # the only event source mapping reads the dead-letter queue, for the dead-letter consumer (poison uploads)
+    assert set(r.of_type("AWS::Lambda::EventSourceMapping")) == {"DeadLetterEventSourceMapping"}
     sids = {s.get("Sid") for s in r.role_statements}
     assert "OnFailureDestination" in sids and "ConsumeIngestQueue" not in sids
 
@@ -219,8 +220,11 @@ def test_trigger_sqs(render):
     queue = r.resources["IngestQueue"]["Properties"]
     assert queue["RedrivePolicy"] == {
         "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
-        "maxReceiveCount": 5,
+        "maxReceiveCount": {"Ref": "MaxReceiveCount"},
     }
+    assert r.params["MaxReceiveCount"] == "5"
+    # the function learns the same count: on that receive it quarantines the upload (poison.py)
+    assert r.function["Properties"]["Environment"]["Variables"]["MAX_RECEIVE_COUNT"] == {"Ref": "MaxReceiveCount"}
     assert queue["VisibilityTimeout"] == {"Fn::FindInMap": ["QueueVisibility", {"Ref": "FunctionTimeout"}, "Seconds"]}
 
     qp = r.resources["IngestQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
@@ -259,9 +263,12 @@ def test_alarms_and_outputs(render, trigger):
     alarms = r.of_type("AWS::CloudWatch::Alarm")
     metrics = {a["Properties"]["MetricName"]: a["Properties"] for a in alarms.values()}
     assert metrics["Errors"]["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": FUNCTION_ID}}]
+    # what needs a person: with Trigger=S3 the dead-letter consumer drains the DLQ, and what it keeps waits here
+    waiting = "UnresolvedQueue" if trigger == "S3" else "DeadLetterQueue"
     assert metrics["ApproximateNumberOfMessagesVisible"]["Dimensions"][0]["Value"] == {
-        "Fn::GetAtt": ["DeadLetterQueue", "QueueName"]
+        "Fn::GetAtt": [waiting, "QueueName"]
     }
+    assert metrics["PoisonUploads"]["Namespace"] == "ImageOptimizer"
     for props in metrics.values():
         assert props["Threshold"] == 0 and props["ComparisonOperator"] == "GreaterThanThreshold"
         assert "AlarmActions" not in props  # AlarmTopicArn empty by default

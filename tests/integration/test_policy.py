@@ -9,7 +9,7 @@ from typing import Any
 from image_optimizer import handler
 from tests.conftest import BUCKET, gradient, png_bytes
 from tests.integration.test_handler import put, s3_event
-from tests.policy import ALLOWED_OBJECT_GRANTS
+from tests.policy import ALLOWED_OBJECT_GRANTS, DEAD_LETTER_OBJECT_GRANTS
 
 PREFIXES = {"incoming/": "IncomingPrefix", "media/": "OutputPrefix", "failed/": "FailedPrefix"}
 
@@ -67,3 +67,59 @@ def test_every_s3_call_of_every_path_is_inside_the_roles_grants(s3: Any, context
         for action, key in grants_needed(operation, params):
             prefix = next(PREFIXES[p] for p in PREFIXES if key.startswith(p))
             assert action in ALLOWED_OBJECT_GRANTS[prefix], f"{operation} {key}: {action} not granted on {prefix}"
+
+
+def record_calls(client: Any) -> list[tuple[str, dict[str, Any]]]:
+    calls: list[tuple[str, dict[str, Any]]] = []
+    client.meta.events.register(
+        "provide-client-params.s3.*", lambda params, model, **_: calls.append((model.name, dict(params)))
+    )
+    return calls
+
+
+def assert_granted(calls: list[tuple[str, dict[str, Any]]], grants: dict[str, set[str]]) -> None:
+    for operation, params in calls:
+        for action, key in grants_needed(operation, params):
+            prefix = next(PREFIXES[p] for p in PREFIXES if key.startswith(p))
+            assert action in grants.get(prefix, set()), f"{operation} {key}: {action} not granted on {prefix}"
+
+
+def test_poison_upload_paths_stay_inside_each_roles_grants(s3: Any, context: Any) -> None:
+    """Trigger=SQS: the last receive moves the upload with the function's role. Trigger=S3: the dead-letter
+    consumer moves it with a role of its own (tests/policy.py), on an unversioned and a versioned bucket."""
+    from image_optimizer.dead_letters import lambda_handler as dead_letter_handler
+    from tests.poison.test_poison import MAX, failure_record, sqs_record
+
+    calls = record_calls(handler.get_service().storage.client)
+    image = png_bytes(gradient(64, 48))
+    last = sqs_record(put(s3, "incoming/p1.png", image), MAX)
+    handler.lambda_handler({"Records": [last]}, context)
+    other = png_bytes(gradient(48, 64))  # another upload of the same key: beside the first one in failed/
+    handler.lambda_handler({"Records": [sqs_record(put(s3, "incoming/p1.png", other), MAX)]}, context)
+    assert {"HeadObject", "CopyObject", "DeleteObject"} <= {operation for operation, _ in calls}
+    assert_granted(calls, ALLOWED_OBJECT_GRANTS)
+
+    calls.clear()
+
+    def dead_letter(event: dict[str, Any]) -> None:
+        body = failure_record(event, "Runtime.ExitError", "signal: killed")
+        assert (
+            dead_letter_handler({"Records": [{**sqs_record({}, 1), "body": body}]}, context)["batchItemFailures"] == []
+        )
+
+    dead_letter(put(s3, "incoming/p2.png", image))
+    dead_letter(put(s3, "incoming/p2.png", other))  # a poison upload already in failed/: looked at, beside it
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    response = s3.put_object(Bucket=BUCKET, Key="incoming/p3.png", Body=image)
+    versioned = s3_event("incoming/p3.png", response["ETag"].strip('"'), len(image))
+    versioned["Records"][0]["s3"]["object"]["versionId"] = response["VersionId"]
+    dead_letter(versioned)
+    dead_letter(versioned)  # again: gone from its key, nothing moved twice
+    assert len([key for key in keys_of(s3, "failed/") if key.startswith("failed/p")]) == 5
+    assert {"HeadObject", "CopyObject", "DeleteObject"} <= {operation for operation, _ in calls}
+    assert any("VersionId" in params.get("CopySource", {}) for _, params in calls)
+    assert_granted(calls, DEAD_LETTER_OBJECT_GRANTS)
+
+
+def keys_of(client: Any, prefix: str) -> list[str]:
+    return [obj["Key"] for obj in client.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]

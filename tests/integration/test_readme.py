@@ -57,6 +57,8 @@ RUN_ELSEWHERE = {
     "make bench BENCH_DIR=samples",  # tests/integration/test_bench.py runs both
     "make bench",
     ".venv/bin/python -m pytest -m browser",  # tests/browser, part of make test
+    "make checkov",  # tests/infrastructure/test_checkov.py
+    "make fuzz SECONDS=10 FORMAT=bmp",  # tests/fuzz/test_fuzz.py
 }
 NEEDS_AWS_OR_DOCKER = re.compile(r"needs (AWS|Docker|an AWS account)", re.IGNORECASE)
 
