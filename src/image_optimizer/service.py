@@ -11,12 +11,13 @@ from functools import cached_property
 from typing import IO, Any, cast
 
 from . import pipeline, renderer
+from .announce import announce
 from .errors import ImageRejected, ImageTooLarge, KeyTooLong
 from .objects import ObjectRef, Outcome, OutputInfo
 from .observability import in_this_trace
 from .provenance import Source, Verdict, config_fingerprint, judge, metadata_value
 from .settings import Settings
-from .specs import CONTENT_TYPES, MAIN, PipelineConfig, failed_key, output_key, oversized_rendition_key
+from .specs import CONTENT_TYPES, PipelineConfig, failed_key, output_key, oversized_rendition_key
 from .storage import EventPublisher, ObjectChanged, ObjectGone, ObjectTooLarge, S3Storage, StoredObject
 
 WRITE_ATTEMPTS = 3  # conditional writes that lost a race are re-decided this many times, then retried later
@@ -242,22 +243,8 @@ class ImageService:
         size: int,
         specifics: dict[str, Any],
     ) -> None:
-        """One completion event on EVENT_BUS_NAME, when set. `name` is the main rendition's key relative to
-        OUTPUT_PREFIX: the name a client (the Django storage) stored for this upload."""
-        if self.publisher is None:
-            return
-        settings = self.settings
-        main_key = self._output_key(ref.key, MAIN)
-        detail = {
-            "bucket": ref.bucket,
-            "sourceKey": ref.key,
-            "sourceEtag": (etag or "").strip('"'),
-            "sourceVersionId": version_id,
-            "name": main_key[len(settings.output_prefix) :],
-            "bytesIn": size,
-            **specifics,
-        }
-        self.publisher.publish(detail_type, detail, [f"arn:aws:s3:::{ref.bucket}"])
+        """One completion event on EVENT_BUS_NAME, when set (announce.py)."""
+        announce(self.publisher, self.settings, detail_type, ref, etag, version_id, size, specifics)
 
     def _failed_key(self, ref: ObjectRef, identity: str) -> tuple[str, bool]:
         """failed/<same path>, unless another rejected upload is there: then beside it, tagged with this one's
