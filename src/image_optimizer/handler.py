@@ -45,10 +45,15 @@ def get_service() -> ImageService:
     return ImageService(S3Storage(make_s3_client()), settings, publisher=publisher)
 
 
-def handle_ref(ref: ObjectRef) -> Outcome:
+def handle_ref(ref: ObjectRef, *, rerender: bool = False) -> Outcome:
     logger.append_keys(bucket=ref.bucket, key=ref.key)
     try:
-        outcome = get_service().process(ref)
+        if rerender:
+            from .rerender import Rerenderer
+
+            outcome = Rerenderer(get_service(), ref.bucket).task(ref)
+        else:
+            outcome = get_service().process(ref)
     finally:
         logger.remove_keys(["bucket", "key"])
     record_outcome(outcome)
@@ -98,10 +103,10 @@ def process_all(parsed: list[events.Parsed]) -> list[dict[str, Any]]:
     return results
 
 
-def attempt(ref: ObjectRef) -> Outcome | str:
+def attempt(ref: ObjectRef, *, rerender: bool = False) -> Outcome | str:
     """The outcome, or a transient failure as one line (logged): the original stays, the event must come back."""
     try:
-        return handle_ref(ref)
+        return handle_ref(ref, rerender=rerender)
     except Exception as error:
         logger.exception("failed; the original stays in place for a retry", extra={"key": ref.key})
         return f"{type(error).__name__}: {error}"
@@ -124,7 +129,9 @@ def batch_operation(event: dict[str, Any]) -> dict[str, Any]:
     response = S3BatchOperationResponse(batch.invocation_schema_version, batch.invocation_id, "PermanentFailure")
     failures = 0
     for task in batch.tasks:
-        outcome = attempt(events.from_batch_task(task))
+        ref = events.from_batch_task(task)
+        # A task naming an archive copy (rerender --manifest) re-renders that upload; only this path takes them.
+        outcome = attempt(ref, rerender=bool(settings.archive_prefix) and ref.key.startswith(settings.archive_prefix))
         if not isinstance(outcome, Outcome):  # S3 Batch Operations retries a temporary failure
             response.add_result(S3BatchOperationResponseRecord(task.task_id, "TemporaryFailure", outcome))
             failures += 1

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from urllib.parse import quote
 
+from .layout import largest_side
 from .specs import PipelineConfig
 
 
@@ -31,6 +32,7 @@ class Source:
     sequencer: str | None  # from the event: orders the events of one key exactly, when present
     config: str  # fingerprint of the settings and code that made the renditions (config_fingerprint)
     current: bool = True  # the upload is still the object at its key (nothing newer replaced it)
+    derived_from: str = ""  # rerender --from-main: the main rendition these pixels were taken from
 
     def metadata(self) -> dict[str, str]:
         """S3 user metadata is ASCII: the key is percent-encoded."""
@@ -44,6 +46,8 @@ class Source:
             fields["source-sequencer"] = self.sequencer
         if self.version_id:
             fields["source-version-id"] = self.version_id
+        if self.derived_from:
+            fields["derived-from"] = metadata_value(self.derived_from)
         return fields
 
 
@@ -60,6 +64,24 @@ def config_fingerprint(config: PipelineConfig, renderer: str) -> str:
     if config.quality is not None:
         config = replace(config, quality_target=0)
     return hashlib.sha256(f"{config!r} {renderer}".encode()).hexdigest()[:16]
+
+
+def rendition_fingerprint(config: PipelineConfig, name: str, fmt: str, renderer: str) -> str:
+    """What made one rendition: only what shapes it, so adding a thumbnail size keeps every rendition already
+    written (rerender). The main image's geometry and quality settings shape every rendition (thumbnails may be
+    resampled from it, and their quality follows its own); a thumbnail's own spec shapes only it; `renderer` as
+    for config_fingerprint. The other thumbnails' sizes, the input limits and the thread count are left out."""
+    spec = next((thumbnail for thumbnail in config.thumbnails if thumbnail.name == name), None)
+    shaping = (
+        config.max_width,
+        config.max_height,
+        largest_side(config),
+        config.quality,
+        config.quality_target if config.quality is None else 0,
+        config.encoder,
+        config.background,
+    )
+    return hashlib.sha256(f"{shaping!r} {name} {spec!r} {fmt} {renderer}".encode()).hexdigest()[:16]
 
 
 def _sequencer_key(sequencer: str) -> str:

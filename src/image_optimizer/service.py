@@ -10,12 +10,12 @@ from dataclasses import asdict, replace
 from functools import cached_property
 from typing import IO, Any, cast
 
-from . import pipeline, renderer
+from . import archive, pipeline, renderer
 from .announce import announce
 from .errors import ImageRejected, ImageTooLarge, KeyTooLong
 from .objects import ObjectRef, Outcome, OutputInfo
 from .observability import in_this_trace
-from .provenance import Source, Verdict, config_fingerprint, judge, metadata_value
+from .provenance import Source, Verdict, judge, metadata_value, rendition_fingerprint
 from .settings import Settings
 from .specs import CONTENT_TYPES, PipelineConfig, failed_key, output_key, oversized_rendition_key
 from .storage import EventPublisher, ObjectChanged, ObjectGone, ObjectTooLarge, S3Storage, StoredObject
@@ -62,10 +62,14 @@ class ImageService:
         self.max_parallel_writes = max_parallel_writes
 
     @cached_property
-    def fingerprint(self) -> str:
+    def code_identity(self) -> str:
         """Computed at the first write, not at the cold start: it loads the JPEG encoder to name it, and reads the
         rendering code and the libraries' versions (renderer.identity)."""
-        return config_fingerprint(self.settings.pipeline, renderer.identity(self.settings.pipeline))
+        return renderer.identity(self.settings.pipeline)
+
+    def fingerprint(self, name: str, fmt: str) -> str:
+        """What made rendition `name` in format `fmt`: only what shapes it (provenance.rendition_fingerprint)."""
+        return rendition_fingerprint(self.settings.pipeline, name, fmt, self.code_identity)
 
     def process(self, ref: ObjectRef) -> Outcome:
         started = time.perf_counter()
@@ -100,9 +104,11 @@ class ImageService:
         result, size = self._optimize(original)
         if isinstance(result, ImageRejected):
             return self._reject(ref, original.etag, result, size, original.version_id, original.content_type)
+        source = self._source(ref, original)
         try:
-            outputs = self._write_renditions(ref, original, result)
-        except Superseded:
+            outputs = self._write_renditions(ref, source, result)
+            self._archive(ref, source, original, size)
+        except (Superseded, archive.NewerArchived):
             return Outcome(
                 "skipped", ref.bucket, ref.key, "stale event: a newer upload of this key owns the renditions"
             )
@@ -146,33 +152,58 @@ class ImageService:
                 result = rejection
             return result, original.body.finish()
 
-    def _write_renditions(
-        self, ref: ObjectRef, original: StoredObject, result: pipeline.OptimizedImage
-    ) -> list[OutputInfo]:
-        source = Source(
-            ref.key,
-            original.etag,
-            original.version_id,
-            original.last_modified,
-            ref.sequencer,
-            self.fingerprint,
-            current=self._still_current(ref, original),
-        )
+    def _write_renditions(self, ref: ObjectRef, source: Source, result: pipeline.OptimizedImage) -> list[OutputInfo]:
+        outputs, written = self.write_renditions(ref.bucket, ref.key, source, result.renditions)
+        if not source.current and not any(written):
+            raise AlreadyWritten(ref.key)
+        return outputs
+
+    def _source(self, ref: ObjectRef, original: StoredObject) -> Source:
+        """The upload's identity as its renditions and archive copy carry it (the fingerprint is per rendition)."""
+        current = self._still_current(ref, original)
+        return Source(ref.key, original.etag, original.version_id, original.last_modified, ref.sequencer, "", current)
+
+    def write_renditions(
+        self, bucket: str, key: str, source: Source, renditions: list[pipeline.Rendition]
+    ) -> tuple[list[OutputInfo], list[bool]]:
+        """Every rendition of the upload at `key`, written concurrently, each stamped with its own fingerprint.
+        Per rendition, False: this upload's rendition, made the same way, was there already and is kept."""
         outputs = [
-            OutputInfo(r.name, self._output_key(ref.key, r.name, r.format), r.width, r.height, len(r.data), r.format)
-            for r in result.renditions
+            OutputInfo(r.name, self._output_key(key, r.name, r.format), r.width, r.height, len(r.data), r.format)
+            for r in renditions
         ]
         write_one = in_this_trace(self._write_one)
         with ThreadPoolExecutor(max_workers=min(self.max_parallel_writes, len(outputs))) as pool:
             writes = [
-                pool.submit(write_one, ref.bucket, output.key, r.data, CONTENT_TYPES[r.format], source)
-                for r, output in zip(result.renditions, outputs, strict=True)
+                pool.submit(
+                    write_one,
+                    bucket,
+                    output.key,
+                    r.data,
+                    CONTENT_TYPES[r.format],
+                    replace(source, config=self.fingerprint(r.name, r.format)),
+                )
+                for r, output in zip(renditions, outputs, strict=True)
             ]
         # Every write has ended here; the first failure in rendition order decides, as a sequential loop would.
-        written = [write.result() for write in writes]
-        if not source.current and not any(written):
-            raise AlreadyWritten(ref.key)
-        return outputs
+        return outputs, [write.result() for write in writes]
+
+    def _archive(self, ref: ObjectRef, source: Source, original: StoredObject, size: int) -> None:
+        """With ARCHIVE_PREFIX set, the upload's verified copy there (archive.py) before the original may go."""
+        settings = self.settings
+        if not settings.archive_prefix:
+            return
+        prefixes = {"incoming_prefix": settings.incoming_prefix, "archive_prefix": settings.archive_prefix}
+        archive.keep_original(
+            self.storage,
+            ref.bucket,
+            archive.archive_key(ref.key, **prefixes),
+            source,
+            size=size,
+            content_type=original.content_type,
+            storage_class=settings.archive_storage_class,
+            still_current=lambda: self._still_current(ref, original),
+        )
 
     def _output_key(self, key: str, name: str, fmt: str = "jpeg") -> str:
         """Where rendition `name` (in format `fmt`) of the upload at `key` goes."""
