@@ -21,9 +21,9 @@ from PIL import Image
 from . import archive
 from .errors import ImageRejected
 from .objects import ObjectRef, Outcome, Status
-from .provenance import Source, metadata_value
+from .provenance import Source, Verdict, judge, metadata_value
 from .service import ImageService, Superseded
-from .specs import MAIN, PipelineConfig, ThumbnailSpec, output_key, stem_of
+from .specs import MAIN, PipelineConfig, ThumbnailSpec, output_key, rendition_names, stem_of
 from .storage import Listed, NeedsRestore, ObjectChanged, ObjectGone
 
 _RENDITION_SUFFIX = re.compile(r"(_[A-Za-z0-9][A-Za-z0-9_-]*)?\.(jpg|webp|avif)")
@@ -97,26 +97,28 @@ class Rerenderer:
 
     # ---------------------------------------------------------------- one upload
     def rerender(self, archived_key: str, *, etag: str | None = None, prune: bool = False) -> Result:
-        """Re-render the upload whose archive copy is `archived_key` (raises NeedsRestore when it cannot be read)."""
+        """Re-render the upload whose archive copy is `archived_key` (raises NeedsRestore when it cannot be read).
+        When every rendition is already this upload's, made the same way, the copy is not even read (a GLACIER_IR
+        read is billed per GB)."""
         key = self._incoming(archived_key)
         result = Result(key, archived_key)
+        head = self.storage.head(self.bucket, archived_key)
+        if head is None or (etag and head.etag != etag):
+            return replace(result, status="skipped", reason="the archive copy changed or went since it was listed")
+        source = self._source(key, head.metadata)
+        config = self.settings.pipeline
+        names = [(name, fmt) for name in rendition_names(config) for fmt in ("jpeg", *config.extra_formats)]
+        done = self._already_made(key, source, names)
+        if len(done) == len(names):
+            return self._finish(replace(result, kept=sorted(done)), {*done}, prune=prune)
         try:
             original = self.storage.open(
-                self.bucket, archived_key, etag=etag, version_id=None, max_bytes=self.settings.max_input_bytes
+                self.bucket, archived_key, etag=head.etag, version_id=None, max_bytes=self.settings.max_input_bytes
             )
         except (ObjectGone, ObjectChanged):
             return replace(result, status="skipped", reason="the archive copy changed or went since it was listed")
-        meta = original.metadata
-        source = Source(
-            key,
-            meta.get("source-etag") or original.etag,
-            meta.get("source-version-id"),
-            meta.get("source-last-modified") or original.last_modified,
-            meta.get("source-sequencer"),
-            "",
-        )
         with original.body:
-            return self._render(result, cast(IO[bytes], original.body), self.settings.pipeline, source, prune=prune)
+            return self._render(result, cast(IO[bytes], original.body), config, source, done, prune=prune)
 
     def from_main(self, main_key: str, *, prune: bool = False) -> Result:
         """The renditions no larger than the main image, derived from it (one JPEG generation more than from the
@@ -124,8 +126,15 @@ class Rerenderer:
         head = self.storage.head(self.bucket, main_key)
         if head is None:
             return Result(main_key, main_key, "skipped", reason="the main rendition is gone")
-        meta = head.metadata
-        key = unquote(meta.get("source-key", ""))
+        key = unquote(head.metadata.get("source-key", ""))
+        source = replace(self._source(key, head.metadata), derived_from=main_key)
+        result = Result(key, main_key)
+        config = self.settings.pipeline
+        names = [(name, fmt) for name in rendition_names(config) for fmt in ("jpeg", *config.extra_formats)]
+        names.remove((MAIN, "jpeg"))
+        done = self._already_made(key, source, names) | {main_key}
+        if len(done) == len(names) + 1:
+            return self._finish(replace(result, kept=sorted(done - {main_key})), done, prune=prune)
         original = self.storage.open(
             self.bucket, main_key, etag=head.etag, version_id=None, max_bytes=self.settings.max_input_bytes
         )
@@ -133,47 +142,58 @@ class Rerenderer:
             data = original.body.read()
         with Image.open(io.BytesIO(data)) as image:
             size = image.size
-        config = self.settings.pipeline
         derivable = tuple(spec for spec in config.thumbnails if no_larger(spec, size))
+        result.needs_original = [spec.name for spec in config.thumbnails if spec not in derivable]
         derived = replace(config, max_width=size[0], max_height=size[1], thumbnails=derivable)
-        source = Source(
+        return self._render(result, io.BytesIO(data), derived, source, done, prune=prune)
+
+    def _source(self, key: str, meta: dict[str, str]) -> Source:
+        """The upload an archive copy or a rendition came from, as its metadata names it."""
+        return Source(
             key,
             meta.get("source-etag", ""),
             meta.get("source-version-id"),
             meta.get("source-last-modified", ""),
             meta.get("source-sequencer"),
             "",
-            derived_from=main_key,
         )
-        result = Result(key, main_key)
-        result.needs_original = [spec.name for spec in config.thumbnails if spec not in derivable]
-        return self._render(result, io.BytesIO(data), derived, source, prune=prune, keep=(main_key,))
+
+    def _already_made(self, key: str, source: Source, names: list[tuple[str, str]]) -> set[str]:
+        """The renditions (keys) already made from this upload by these settings and code: one HEAD each."""
+        done = set()
+        for name, fmt in names:
+            target = self._key(key, name, fmt)
+            held = self.storage.head(self.bucket, target)
+            mine = replace(source, config=self.service.fingerprint(name, fmt))
+            if held and judge(held.metadata, mine) is Verdict.SAME:
+                done.add(target)
+        return done
 
     def _render(
-        self,
-        result: Result,
-        body: IO[bytes],
-        config: PipelineConfig,
-        source: Source,
-        *,
-        prune: bool,
-        keep: tuple[str, ...] = (),
+        self, result: Result, body: IO[bytes], config: PipelineConfig, source: Source, done: set[str], *, prune: bool
     ) -> Result:
-        """Render `body` with `config`, write what changed, then list (and with `prune` remove) the renditions
-        of this upload the settings no longer name. `keep`: keys never written (from_main's main image)."""
+        """Render `body` with `config` and write the renditions not `done` (already made, or never written: the
+        main image from_main reads)."""
         try:
             rendered = self.service.optimizer(body, config)
         except ImageRejected as rejection:
             return replace(result, status="failed", reason=f"{rejection.kind}: {rejection.message}")
-        renditions = [r for r in rendered.renditions if self._key(result.key, r.name, r.format) not in keep]
+        renditions = [r for r in rendered.renditions if self._key(result.key, r.name, r.format) not in done]
         try:
             outputs, written = self.service.write_renditions(self.bucket, result.key, source, renditions)
         except Superseded:  # (WriteContention is transient: raised, so the upload is tried again)
             return replace(result, status="skipped", reason="a newer upload of this key owns the renditions")
         result.written = [output.key for output, wrote in zip(outputs, written, strict=True) if wrote]
-        result.kept = [output.key for output, wrote in zip(outputs, written, strict=True) if not wrote]
+        result.kept = sorted(
+            {*done, *(output.key for output, wrote in zip(outputs, written, strict=True) if not wrote)}
+            - {result.source}
+        )
+        return self._finish(result, {*done, *(output.key for output in outputs)}, prune=prune)
+
+    def _finish(self, result: Result, named: set[str], *, prune: bool) -> Result:
+        """List (and with `prune` remove) the renditions of this upload that are not `named`."""
         result.status = "re-rendered" if result.written else "unchanged"
-        result.unnamed = self._unnamed(result.key, {output.key for output in outputs} | set(keep))
+        result.unnamed = self._unnamed(result.key, named)
         if prune:
             result.pruned = [key for key in result.unnamed if self._prune(key, result.key)]
         return result

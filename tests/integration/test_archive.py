@@ -31,9 +31,7 @@ def archived(s3: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 def record_calls(operation: str) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
     client = handler.get_service().storage.client
-    client.meta.events.register(
-        f"provide-client-params.s3.{operation}", lambda params, **_: calls.append(dict(params))
-    )
+    client.meta.events.register(f"provide-client-params.s3.{operation}", lambda params, **_: calls.append(dict(params)))
     return calls
 
 
@@ -63,7 +61,11 @@ def test_the_copy_carries_the_uploads_content_type_and_the_chosen_storage_class(
     response = s3.put_object(Bucket=BUCKET, Key="incoming/a.png", Body=image, ContentType="image/png")
     handler.lambda_handler(s3_event("incoming/a.png", response["ETag"].strip('"'), len(image)), context)
     head = s3.head_object(Bucket=BUCKET, Key="originals/a.png")
-    assert (head["ContentType"], head["StorageClass"], head["ContentLength"]) == ("image/png", "STANDARD_IA", len(image))
+    assert (head["ContentType"], head["StorageClass"], head["ContentLength"]) == (
+        "image/png",
+        "STANDARD_IA",
+        len(image),
+    )
 
 
 def test_rejected_uploads_still_go_to_failed_and_are_not_archived(archived: Any, context: Any) -> None:
@@ -134,9 +136,10 @@ def test_a_stale_run_does_not_overwrite_a_newer_uploads_archive_copy(archived: A
         [result] = handler.lambda_handler(old_event, context)["results"]
     assert result["status"] == "skipped"
     assert archived.get_object(Bucket=BUCKET, Key="originals/s.png")["Body"].read() == new
-    assert archived.head_object(Bucket=BUCKET, Key="media/s.jpg")["Metadata"]["source-etag"] != old_event["Records"][
-        0
-    ]["s3"]["object"]["eTag"]
+    assert (
+        archived.head_object(Bucket=BUCKET, Key="media/s.jpg")["Metadata"]["source-etag"]
+        != old_event["Records"][0]["s3"]["object"]["eTag"]
+    )
 
 
 def test_a_newer_copy_is_never_replaced_by_an_older_upload(s3: Any) -> None:
