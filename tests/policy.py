@@ -5,4 +5,5 @@ ALLOWED_OBJECT_GRANTS = {
     "IncomingPrefix": {"s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"},
     "OutputPrefix": {"s3:PutObject", "s3:GetObject"},
     "FailedPrefix": {"s3:PutObject", "s3:GetObject"},
+    "ArchivePrefix": {"s3:PutObject", "s3:GetObject"},  # only when ArchivePrefix is set
 }
