@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +17,7 @@ from image_optimizer import handler
 from image_optimizer.__main__ import main
 from image_optimizer.settings import load_settings
 from image_optimizer.storage import S3Storage
-from tests.conftest import BUCKET, gradient, jpeg_bytes, keys, png_bytes
+from tests.conftest import BUCKET, ROOT, gradient, jpeg_bytes, keys, png_bytes
 from tests.integration.test_handler import put
 
 DEFAULT_THUMBNAILS = "thumb:150x150:crop,small:320x320:fit"
@@ -214,3 +216,18 @@ def test_from_main_derives_what_the_main_image_can_give_and_marks_it(
     assert Image.open(s3.get_object(Bucket=BUCKET, Key="media/a/one_wide.jpg")["Body"]).size == (600, 300)
     assert all(line["needs_original"] == ["huge"] for line in lines[:-1])
     assert lines[-1]["summary"]["re-rendered"] == 2
+
+
+def run_module_in(module: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, cwd=ROOT, timeout=300, check=False
+    )
+
+
+def test_the_from_main_measurement_runs_as_the_readme_shows() -> None:
+    """`python -m benchmarks.from_main IMAGE` (README): one more JPEG generation costs the derived thumbnails."""
+    result = run_module_in("benchmarks.from_main", "samples/kodim03.png")
+    assert result.returncode == 0, result.stderr
+    summary = {line.split()[0]: line.split() for line in result.stdout.splitlines() if " n=1 " in line}
+    assert set(summary) == {"thumb", "small", "wide"}
+    assert float(summary["wide"][3]) < 0  # the mean: derived from the main scores below made from the original
