@@ -56,6 +56,8 @@ RUN_ELSEWHERE = {
     "make invoke-local EVENT=events/s3-put.json",
     "make bench BENCH_DIR=samples",  # tests/integration/test_bench.py runs both
     "make bench",
+    # tests/integration/test_rerender.py runs it on samples/kodim03.png; the corpus run's figures are in the README
+    ".venv/bin/python -m benchmarks.from_main samples/kodim03.png",
 }
 NEEDS_AWS_OR_DOCKER = re.compile(r"needs (AWS|Docker|an AWS account)", re.IGNORECASE)
 
