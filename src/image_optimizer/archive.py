@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from .provenance import Source, Verdict, judge
+from .settings import Settings
 from .storage import ObjectChanged, ObjectHead, S3Storage
 
 ARCHIVE_CONFIG = "archive"  # the `pipeline` metadata of an archive copy: its bytes are the upload's own
@@ -33,6 +34,31 @@ def archive_key(source_key: str, *, incoming_prefix: str, archive_prefix: str) -
 def incoming_key(archived_key: str, *, incoming_prefix: str, archive_prefix: str) -> str:
     """The key the upload had: its renditions are named from it (specs.output_key)."""
     return incoming_prefix + archived_key.removeprefix(archive_prefix)
+
+
+def keep_upload(
+    storage: S3Storage,
+    settings: Settings,
+    bucket: str,
+    source: Source,
+    size: int,
+    content_type: str | None,
+    still_current: Callable[[], bool],
+) -> None:
+    """The service's step, when ARCHIVE_PREFIX is set: the upload `source` names, kept (keep_original)."""
+    if not settings.archive_prefix:
+        return
+    target = archive_key(source.key, incoming_prefix=settings.incoming_prefix, archive_prefix=settings.archive_prefix)
+    keep_original(
+        storage,
+        bucket,
+        target,
+        source,
+        size=size,
+        content_type=content_type,
+        storage_class=settings.archive_storage_class,
+        still_current=still_current,
+    )
 
 
 def keep_original(

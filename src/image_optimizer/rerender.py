@@ -179,8 +179,10 @@ class Rerenderer:
         except ImageRejected as rejection:
             return replace(result, status="failed", reason=f"{rejection.kind}: {rejection.message}")
         renditions = [r for r in rendered.renditions if self._key(result.key, r.name, r.format) not in done]
-        try:
-            outputs, written = self.service.write_renditions(self.bucket, result.key, source, renditions)
+        try:  # (nothing to write when only renditions the main image cannot give were missing: from_main)
+            outputs, written = (
+                self.service.write_renditions(self.bucket, result.key, source, renditions) if renditions else ([], [])
+            )
         except Superseded:  # (WriteContention is transient: raised, so the upload is tried again)
             return replace(result, status="skipped", reason="a newer upload of this key owns the renditions")
         result.written = [output.key for output, wrote in zip(outputs, written, strict=True) if wrote]

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
-from functools import cached_property
+from functools import cached_property, partial
 from typing import IO, Any, cast
 
 from . import archive, pipeline, renderer
@@ -107,7 +107,9 @@ class ImageService:
         source = self._source(ref, original)
         try:
             outputs = self._write_renditions(ref, source, result)
-            self._archive(ref, source, original, size)
+            # With ARCHIVE_PREFIX set, the upload's verified copy there before the original may go (archive.py).
+            current = partial(self._still_current, ref, original)
+            archive.keep_upload(self.storage, self.settings, ref.bucket, source, size, original.content_type, current)
         except (Superseded, archive.NewerArchived):
             return Outcome(
                 "skipped", ref.bucket, ref.key, "stale event: a newer upload of this key owns the renditions"
@@ -187,23 +189,6 @@ class ImageService:
             ]
         # Every write has ended here; the first failure in rendition order decides, as a sequential loop would.
         return outputs, [write.result() for write in writes]
-
-    def _archive(self, ref: ObjectRef, source: Source, original: StoredObject, size: int) -> None:
-        """With ARCHIVE_PREFIX set, the upload's verified copy there (archive.py) before the original may go."""
-        settings = self.settings
-        if not settings.archive_prefix:
-            return
-        prefixes = {"incoming_prefix": settings.incoming_prefix, "archive_prefix": settings.archive_prefix}
-        archive.keep_original(
-            self.storage,
-            ref.bucket,
-            archive.archive_key(ref.key, **prefixes),
-            source,
-            size=size,
-            content_type=original.content_type,
-            storage_class=settings.archive_storage_class,
-            still_current=lambda: self._still_current(ref, original),
-        )
 
     def _output_key(self, key: str, name: str, fmt: str = "jpeg") -> str:
         """Where rendition `name` (in format `fmt`) of the upload at `key` goes."""

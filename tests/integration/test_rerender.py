@@ -217,6 +217,11 @@ def test_from_main_derives_what_the_main_image_can_give_and_marks_it(
     assert all(line["needs_original"] == ["huge"] for line in lines[:-1])
     assert lines[-1]["summary"]["re-rendered"] == 2
 
+    puts.clear()
+    code, lines, _ = rerender(capsys, "--from-main")  # again: only `huge` is missing, and it cannot be derived
+    assert (code, puts) == (0, [])
+    assert lines[-1]["summary"] == {"re-rendered": 0, "unchanged": 2, "pruned": 0, "failed": 0}
+
 
 def run_module_in(module: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
