@@ -10,7 +10,6 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from urllib.parse import quote
 
-from .layout import largest_side
 from .specs import PipelineConfig
 
 
@@ -70,12 +69,13 @@ def rendition_fingerprint(config: PipelineConfig, name: str, fmt: str, renderer:
     """What made one rendition: only what shapes it, so adding a thumbnail size keeps every rendition already
     written (rerender). The main image's geometry and quality settings shape every rendition (thumbnails may be
     resampled from it, and their quality follows its own); a thumbnail's own spec shapes only it; `renderer` as
-    for config_fingerprint. The other thumbnails' sizes, the input limits and the thread count are left out."""
+    for config_fingerprint. The other thumbnails' sizes, the input limits and the thread count are left out, and
+    so are the extra formats: WebP's smaller largest side (layout.largest_side) shapes only a main taller than
+    16,383 px with MAX_HEIGHT unset, and adding WebP must not rewrite every JPEG for those few."""
     spec = next((thumbnail for thumbnail in config.thumbnails if thumbnail.name == name), None)
     shaping = (
         config.max_width,
         config.max_height,
-        largest_side(config),
         config.quality,
         config.quality_target if config.quality is None else 0,
         config.encoder,

@@ -58,11 +58,14 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return USAGE_ERROR
     service = ImageService(S3Storage(make_s3_client(args.endpoint_url)), settings)
     rerenderer = Rerenderer(service, args.bucket)
-    archived = rerenderer.archived(args.prefix) if settings.archive_prefix else []
     try:
+        archived = rerenderer.archived(args.prefix) if settings.archive_prefix else []
         rerenderer.refuse_unrestored(archived)
     except RestoreFirst as refusal:
         print(f"error: {refusal}", file=sys.stderr)
+        return USAGE_ERROR
+    except Exception as error:  # the listing: no such bucket, no credentials, access denied
+        print(f"error: cannot list s3://{args.bucket}/{settings.archive_prefix}{args.prefix}: {error}", file=sys.stderr)
         return USAGE_ERROR
     if args.manifest:
         write_manifest(args.manifest, args.bucket, archived)

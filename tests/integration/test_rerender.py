@@ -236,3 +236,14 @@ def test_the_from_main_measurement_runs_as_the_readme_shows() -> None:
     summary = {line.split()[0]: line.split() for line in result.stdout.splitlines() if " n=1 " in line}
     assert set(summary) == {"thumb", "small", "wide"}
     assert float(summary["wide"][3]) < 0  # the mean: derived from the main scores below made from the original
+
+
+def test_usage_errors_are_one_line_and_exit_2(
+    s3: Any, env: Callable[..., None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert main(["rerender", "--bucket", "no-such-bucket"]) == 2
+    assert capsys.readouterr().err.startswith("error: cannot list s3://no-such-bucket/originals/: ")
+    env(ARCHIVE_PREFIX="")
+    assert main(["rerender", "--bucket", BUCKET]) == 2
+    assert "ARCHIVE_PREFIX is not set" in capsys.readouterr().err
