@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from .provenance import Source, Verdict, judge
 from .settings import Settings
-from .storage import ObjectChanged, ObjectHead, S3Storage
+from .storage import ObjectChanged, ObjectGone, ObjectHead, S3Storage
 
 ARCHIVE_CONFIG = "archive"  # the `pipeline` metadata of an archive copy: its bytes are the upload's own
 COPY_ATTEMPTS = 3  # conditional copies that lost a race are re-decided this many times, then retried later
@@ -100,8 +100,8 @@ def keep_original(
                 replacing=held.etag if held else None,
                 only_if_free=held is None,
             )
-        except ObjectChanged:
-            continue  # the target (or the upload) changed meanwhile: look again
+        except (ObjectChanged, ObjectGone):
+            continue  # the target changed meanwhile, or the upload left its key: look again
         _verify(storage.head(bucket, target), mine, size, target)
         return True
     raise ArchiveFailed(f"{target}: conditional copy lost {COPY_ATTEMPTS} races")

@@ -559,3 +559,47 @@ def test_archive_then_rerender_a_new_size_and_prune(
         "media/trip/day one_thumb.jpg",
         "media/trip/day one_wide.jpg",
     ]
+
+
+def test_a_stale_copy_racing_a_newer_one_is_refused_by_the_condition(
+    s3: Any, versioned_bucket: str, lambda_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run A looks at the archive key and finds it free; before A copies, upload B replaces A and is processed
+    (archived). A's copy (by version id: its source is still readable) goes out with If-None-Match: * and
+    SeaweedFS refuses it; A looks again, finds B's copy and stops. (moto ignores the condition: A would overwrite
+    B's copy there.)"""
+    bucket = versioned_bucket
+    from image_optimizer.settings import load_settings
+    from image_optimizer.storage import ObjectChanged, S3Storage
+
+    monkeypatch.setattr(handler, "settings", load_settings({"ARCHIVE_PREFIX": "originals/"}))
+    old, new = png_bytes(gradient(400, 300)), png_bytes(gradient(640, 480))
+    old_event = upload(s3, bucket, "incoming/race.png", old)
+    real_head = S3Storage.head
+    raced: list[bool] = []
+
+    def head_then_newer_upload(self: S3Storage, bucket_name: str, key: str) -> Any:
+        found = real_head(self, bucket_name, key)
+        if key == "originals/race.png" and not raced:  # A's first look at the archive key
+            raced.append(True)
+            assert found is None
+            assert invoke(upload(s3, bucket, "incoming/race.png", new))["status"] == "processed"
+        return found
+
+    real_copy = S3Storage.copy
+    refused: list[str] = []
+
+    def copy_noting_refusals(self: S3Storage, *args: Any, **kwargs: Any) -> None:
+        try:
+            real_copy(self, *args, **kwargs)
+        except ObjectChanged:
+            refused.append(args[2])  # the target key
+            raise
+
+    monkeypatch.setattr(S3Storage, "head", head_then_newer_upload)
+    monkeypatch.setattr(S3Storage, "copy", copy_noting_refusals)
+    stale = invoke(old_event)
+    assert raced and stale["status"] == "skipped", stale
+    assert refused == ["originals/race.png"]  # A's copy: refused by If-None-Match, not decided by a look
+    assert body(s3, bucket, "originals/race.png") == new
+    assert keys(s3, bucket, "incoming/") == []
