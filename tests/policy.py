@@ -5,6 +5,7 @@ ALLOWED_OBJECT_GRANTS = {
     "IncomingPrefix": {"s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject", "s3:DeleteObjectVersion"},
     "OutputPrefix": {"s3:PutObject", "s3:GetObject"},
     "FailedPrefix": {"s3:PutObject", "s3:GetObject"},
+    "ArchivePrefix": {"s3:PutObject", "s3:GetObject"},  # only when ArchivePrefix is set
 }
 
 # The dead-letter consumer's role (Trigger=S3, template DeadLetterFunction): it only moves uploads to the failed

@@ -1,4 +1,5 @@
-"""Command line: `optimize` local files, `run` the whole flow on an embedded S3, `invoke-local` one event."""
+"""Command line: `optimize` local files, `run` the whole flow on an embedded S3, `invoke-local` one event,
+`rerender` the uploads kept under ARCHIVE_PREFIX."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import rerender_cli
 from .errors import SettingsError
 from .settings import load_settings
 from .specs import rendition_name, rendition_names
@@ -35,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     invoke = commands.add_parser("invoke-local", help="run the handler in-process on an event file (no Docker)")
     invoke.add_argument("event", type=Path, metavar="EVENT")
     invoke.add_argument("--image", type=Path, help="file uploaded under the event's key (default: first sample)")
+    rerender_cli.add_parser(commands)
     return parser
 
 
@@ -67,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             return USAGE_ERROR
         return run_optimize(args.inputs, args.out, as_json=args.json, config=settings.pipeline)
 
+    if args.command == "rerender":
+        return rerender_cli.run(args, settings)
     from . import local
 
     if args.command == "run":

@@ -46,12 +46,20 @@ def get_service() -> ImageService:
     return ImageService(S3Storage(make_s3_client()), settings, publisher=publisher)
 
 
-def handle_ref(ref: ObjectRef, quarantine: bool = False) -> Outcome:
-    """Process the upload, or (`quarantine`: a poison upload, poison.py) move it to FAILED_PREFIX undecoded."""
+def handle_ref(ref: ObjectRef, quarantine: bool = False, *, rerender: bool = False) -> Outcome:
+    """Process the upload; or (`quarantine`: a poison upload, poison.py) move it to FAILED_PREFIX undecoded; or
+    (`rerender`: a Batch Operations task on an archived original, rerender.py) re-render it."""
     deadline.check()  # nothing starts past the invocation's stopping point
     logger.append_keys(bucket=ref.bucket, key=ref.key)
     try:
-        outcome = poison.quarantine(get_service(), ref) if quarantine else get_service().process(ref)
+        if quarantine:
+            outcome = poison.quarantine(get_service(), ref)
+        elif rerender:
+            from .rerender import Rerenderer
+
+            outcome = Rerenderer(get_service(), ref.bucket).task(ref)
+        else:
+            outcome = get_service().process(ref)
     finally:
         logger.remove_keys(["bucket", "key"])
     record_outcome(outcome)
@@ -103,10 +111,10 @@ def process_all(parsed: list[events.Parsed], quarantine: bool = False) -> list[d
     return results
 
 
-def attempt(ref: ObjectRef, quarantine: bool = False) -> Outcome | str:
+def attempt(ref: ObjectRef, quarantine: bool = False, *, rerender: bool = False) -> Outcome | str:
     """The outcome, or a transient failure as one line (logged): the original stays, the event must come back."""
     try:
-        return handle_ref(ref, quarantine)
+        return handle_ref(ref, quarantine, rerender=rerender)
     except (Exception, deadline.OutOfTime) as error:
         logger.exception("failed; the original stays in place for a retry", extra={"key": ref.key})
         return f"{type(error).__name__}: {error}"
@@ -131,7 +139,9 @@ def batch_operation(event: dict[str, Any]) -> dict[str, Any]:
     response = S3BatchOperationResponse(batch.invocation_schema_version, batch.invocation_id, "PermanentFailure")
     failures = 0
     for task in batch.tasks:
-        outcome = attempt(events.from_batch_task(task))
+        ref = events.from_batch_task(task)
+        # A task naming an archive copy (rerender --manifest) re-renders that upload; only this path takes them.
+        outcome = attempt(ref, rerender=bool(settings.archive_prefix) and ref.key.startswith(settings.archive_prefix))
         if not isinstance(outcome, Outcome):  # S3 Batch Operations retries a temporary failure
             response.add_result(S3BatchOperationResponseRecord(task.task_id, "TemporaryFailure", outcome))
             failures += 1

@@ -31,6 +31,7 @@ class Source:
     sequencer: str | None  # from the event: orders the events of one key exactly, when present
     config: str  # fingerprint of the settings and code that made the renditions (config_fingerprint)
     current: bool = True  # the upload is still the object at its key (nothing newer replaced it)
+    derived_from: str = ""  # rerender --from-main: the main rendition these pixels were taken from
 
     def metadata(self) -> dict[str, str]:
         """S3 user metadata is ASCII: the key is percent-encoded."""
@@ -44,6 +45,8 @@ class Source:
             fields["source-sequencer"] = self.sequencer
         if self.version_id:
             fields["source-version-id"] = self.version_id
+        if self.derived_from:
+            fields["derived-from"] = metadata_value(self.derived_from)
         return fields
 
 
@@ -60,6 +63,25 @@ def config_fingerprint(config: PipelineConfig, renderer: str) -> str:
     if config.quality is not None:
         config = replace(config, quality_target=0)
     return hashlib.sha256(f"{config!r} {renderer}".encode()).hexdigest()[:16]
+
+
+def rendition_fingerprint(config: PipelineConfig, name: str, fmt: str, renderer: str) -> str:
+    """What made one rendition: only what shapes it, so adding a thumbnail size keeps every rendition already
+    written (rerender). The main image's geometry and quality settings shape every rendition (thumbnails may be
+    resampled from it, and their quality follows its own); a thumbnail's own spec shapes only it; `renderer` as
+    for config_fingerprint. The other thumbnails' sizes, the input limits and the thread count are left out, and
+    so are the extra formats: WebP's smaller largest side (layout.largest_side) shapes only a main taller than
+    16,383 px with MAX_HEIGHT unset, and adding WebP must not rewrite every JPEG for those few."""
+    spec = next((thumbnail for thumbnail in config.thumbnails if thumbnail.name == name), None)
+    shaping = (
+        config.max_width,
+        config.max_height,
+        config.quality,
+        config.quality_target if config.quality is None else 0,
+        config.encoder,
+        config.background,
+    )
+    return hashlib.sha256(f"{shaping!r} {name} {spec!r} {fmt} {renderer}".encode()).hexdigest()[:16]
 
 
 def _sequencer_key(sequencer: str) -> str:

@@ -7,17 +7,18 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, replace
-from functools import cached_property
+from functools import cached_property, partial
 from typing import IO, Any, cast
 
-from . import pipeline, placeholder, renderer
+from . import archive, pipeline, placeholder, renderer
+from .announce import announce
 from .crop import format_focus, parse_focus
 from .errors import ImageRejected, ImageTooLarge, KeyTooLong
 from .objects import ObjectRef, Outcome, OutputInfo, window_metadata
 from .observability import in_this_trace, logger
-from .provenance import Source, Verdict, config_fingerprint, judge, metadata_value
+from .provenance import Source, Verdict, judge, metadata_value, rendition_fingerprint
 from .settings import Settings
-from .specs import CONTENT_TYPES, MAIN, PipelineConfig, failed_key, output_key, oversized_rendition_key
+from .specs import CONTENT_TYPES, PipelineConfig, failed_key, output_key, oversized_rendition_key
 from .storage import EventPublisher, ObjectChanged, ObjectGone, ObjectTooLarge, S3Storage, StoredObject
 
 WRITE_ATTEMPTS = 3  # conditional writes that lost a race are re-decided this many times, then retried later
@@ -63,10 +64,14 @@ class ImageService:
         self.max_parallel_writes = max_parallel_writes
 
     @cached_property
-    def fingerprint(self) -> str:
+    def code_identity(self) -> str:
         """Computed at the first write, not at the cold start: it loads the JPEG encoder to name it, and reads the
         rendering code and the libraries' versions (renderer.identity)."""
-        return config_fingerprint(self.settings.pipeline, renderer.identity(self.settings.pipeline))
+        return renderer.identity(self.settings.pipeline)
+
+    def fingerprint(self, name: str, fmt: str) -> str:
+        """What made rendition `name` in format `fmt`: only what shapes it (provenance.rendition_fingerprint)."""
+        return rendition_fingerprint(self.settings.pipeline, name, fmt, self.code_identity)
 
     def process(self, ref: ObjectRef) -> Outcome:
         started = time.perf_counter()
@@ -106,9 +111,13 @@ class ImageService:
         result, size = self._optimize(original, focus)
         if isinstance(result, ImageRejected):
             return self._reject(ref, original.etag, result, size, original.version_id, original.content_type)
+        source = self._source(ref, original)
         try:
-            outputs = self._write_renditions(ref, original, result, focus)
-        except Superseded:
+            outputs = self._write_renditions(ref, source, result, focus)
+            # With ARCHIVE_PREFIX set, the upload's verified copy there before the original may go (archive.py).
+            current = partial(self._still_current, ref, original)
+            archive.keep_upload(self.storage, self.settings, ref.bucket, source, size, original.content_type, current)
+        except (Superseded, archive.NewerArchived):
             return Outcome(
                 "skipped", ref.bucket, ref.key, "stale event: a newer upload of this key owns the renditions"
             )
@@ -170,23 +179,37 @@ class ImageService:
     def _write_renditions(
         self,
         ref: ObjectRef,
-        original: StoredObject,
+        source: Source,
         result: pipeline.OptimizedImage,
         focus: tuple[float, float] | None = None,
     ) -> list[OutputInfo]:
-        source = Source(
-            ref.key,
-            original.etag,
-            original.version_id,
-            original.last_modified,
-            ref.sequencer,
-            # The same bytes uploaded again with another focal point make other crops: not the same renditions.
-            self.fingerprint if focus is None else f"{self.fingerprint} focus {format_focus(focus)}",
-            current=self._still_current(ref, original),
-        )
+        outputs, written = self.write_renditions(ref.bucket, ref.key, source, result, focus=focus)
+        if not source.current and not any(written):
+            raise AlreadyWritten(ref.key)
+        return outputs
+
+    def _source(self, ref: ObjectRef, original: StoredObject) -> Source:
+        """The upload's identity as its renditions and archive copy carry it (the fingerprint is per rendition)."""
+        current = self._still_current(ref, original)
+        return Source(ref.key, original.etag, original.version_id, original.last_modified, ref.sequencer, "", current)
+
+    def write_renditions(
+        self,
+        bucket: str,
+        key: str,
+        source: Source,
+        result: pipeline.OptimizedImage,
+        renditions: list[pipeline.Rendition] | None = None,
+        *,
+        focus: tuple[float, float] | None = None,
+    ) -> tuple[list[OutputInfo], list[bool]]:
+        """Every rendition of `result` (or the given ones of it) for the upload at `key`, written concurrently,
+        each stamped with its own fingerprint and the page's fields (placeholder, sizes, crop window). Per
+        rendition, False: this upload's rendition, made the same way, was there already and is kept."""
+        renditions = result.renditions if renditions is None else renditions
         outputs = [
-            OutputInfo(r.name, self._output_key(ref.key, r.name, r.format), r.width, r.height, len(r.data), r.format)
-            for r in result.renditions
+            OutputInfo(r.name, self._output_key(key, r.name, r.format), r.width, r.height, len(r.data), r.format)
+            for r in renditions
         ]
         outputs = [replace(output, window=result.windows.get(output.name)) for output in outputs]
         extras = [window_metadata(output, f"{result.source_width}x{result.source_height}") for output in outputs]
@@ -196,20 +219,22 @@ class ImageService:
             writes = [
                 pool.submit(
                     write_one,
-                    ref.bucket,
+                    bucket,
                     output.key,
                     r.data,
                     CONTENT_TYPES[r.format],
-                    source,
+                    replace(source, config=self._stamp(r.name, r.format, focus)),
                     {**placeholder.metadata(result.placeholder, r.width, r.height, sizes), **extra},
                 )
-                for r, output, extra in zip(result.renditions, outputs, extras, strict=True)
+                for r, output, extra in zip(renditions, outputs, extras, strict=True)
             ]
         # Every write has ended here; the first failure in rendition order decides, as a sequential loop would.
-        written = [write.result() for write in writes]
-        if not source.current and not any(written):
-            raise AlreadyWritten(ref.key)
-        return outputs
+        return outputs, [write.result() for write in writes]
+
+    def _stamp(self, name: str, fmt: str, focus: tuple[float, float] | None) -> str:
+        """A rendition's fingerprint; the same bytes uploaded again with another focal point make other crops."""
+        fingerprint = self.fingerprint(name, fmt)
+        return fingerprint if focus is None else f"{fingerprint} focus {format_focus(focus)}"
 
     def _sizes(self, result: pipeline.OptimizedImage) -> str:
         """Every rendition's size, for the page's srcset (placeholder.format_sizes)."""
@@ -287,22 +312,8 @@ class ImageService:
         size: int,
         specifics: dict[str, Any],
     ) -> None:
-        """One completion event on EVENT_BUS_NAME, when set. `name` is the main rendition's key relative to
-        OUTPUT_PREFIX: the name a client (the Django storage) stored for this upload."""
-        if self.publisher is None:
-            return
-        settings = self.settings
-        main_key = self._output_key(ref.key, MAIN)
-        detail = {
-            "bucket": ref.bucket,
-            "sourceKey": ref.key,
-            "sourceEtag": (etag or "").strip('"'),
-            "sourceVersionId": version_id,
-            "name": main_key[len(settings.output_prefix) :],
-            "bytesIn": size,
-            **specifics,
-        }
-        self.publisher.publish(detail_type, detail, [f"arn:aws:s3:::{ref.bucket}"])
+        """One completion event on EVENT_BUS_NAME, when set (announce.py)."""
+        announce(self.publisher, self.settings, detail_type, ref, etag, version_id, size, specifics)
 
     @staticmethod
     def _page_detail(result: pipeline.OptimizedImage) -> dict[str, Any]:

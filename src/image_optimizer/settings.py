@@ -99,6 +99,21 @@ def _cgroup_quota(path: str = "/sys/fs/cgroup/cpu.max") -> float | None:
         return None
 
 
+def _optional_prefix(value: str) -> str:
+    return _prefix(value) if value.strip() else ""
+
+
+# Storage classes a CopyObject may name for the archive. GLACIER (Flexible Retrieval) is left out: like
+# DEEP_ARCHIVE it needs a restore before every read, and DEEP_ARCHIVE is the cheaper of the two.
+ARCHIVE_STORAGE_CLASSES = ("GLACIER_IR", "STANDARD", "STANDARD_IA", "INTELLIGENT_TIERING", "DEEP_ARCHIVE")
+
+
+def _storage_class(value: str) -> str:
+    if value.strip().upper() not in ARCHIVE_STORAGE_CLASSES:
+        raise ValueError
+    return value.strip().upper()
+
+
 def _bus_name(value: str) -> str:
     if value and not re.fullmatch(r"[/.\-_A-Za-z0-9]{1,256}", value):
         raise ValueError
@@ -210,6 +225,20 @@ SETTINGS: tuple[Setting, ...] = (
         " without being decoded (every earlier attempt crashed, ran out of memory or time)",
         _int_range(3, 1000),  # two receives that decode, so a batch's other uploads finish first (poison.py)
     ),
+    Setting(
+        "ARCHIVE_PREFIX",
+        "",
+        "empty (off) or a key prefix ending in /",
+        "accepted uploads are copied here before they leave INCOMING_PREFIX, to be re-rendered later (rerender)",
+        _optional_prefix,
+    ),
+    Setting(
+        "ARCHIVE_STORAGE_CLASS",
+        "GLACIER_IR",
+        ", ".join(ARCHIVE_STORAGE_CLASSES),
+        "the S3 storage class of the archive copies",
+        _storage_class,
+    ),
 )
 
 
@@ -223,6 +252,8 @@ class Settings:
     pipeline: PipelineConfig
     event_bus_name: str = ""
     max_receive_count: int = 5
+    archive_prefix: str = ""  # empty: originals are not kept
+    archive_storage_class: str = "GLACIER_IR"
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -236,12 +267,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         except ValueError as error:
             detail = f" ({error})" if str(error) else ""
             raise SettingsError(f"{setting.name}={raw!r} is invalid{detail}: expected {setting.accepted}") from None
-    prefixes = [values[name] for name in ("INCOMING_PREFIX", "OUTPUT_PREFIX", "FAILED_PREFIX")]
+    names = [name for name in ("INCOMING_PREFIX", "OUTPUT_PREFIX", "FAILED_PREFIX", "ARCHIVE_PREFIX") if values[name]]
+    prefixes = [values[name] for name in names]
     for index, prefix in enumerate(prefixes):
         if any(other.startswith(prefix) or prefix.startswith(other) for other in prefixes[index + 1 :]):
             raise SettingsError(
-                f"INCOMING_PREFIX, OUTPUT_PREFIX and FAILED_PREFIX must not overlap (got {', '.join(prefixes)}):"
-                " expected three disjoint key prefixes"
+                f"{', '.join(names[:-1])} and {names[-1]} must not overlap (got {', '.join(prefixes)}):"
+                f" expected {len(names)} disjoint key prefixes"
             )
     thumbnails: tuple[ThumbnailSpec, ...] = values["THUMBNAILS"]
     return Settings(
@@ -252,6 +284,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_input_bytes=values["MAX_INPUT_BYTES"],
         event_bus_name=values["EVENT_BUS_NAME"],
         max_receive_count=values["MAX_RECEIVE_COUNT"],
+        archive_prefix=values["ARCHIVE_PREFIX"],
+        archive_storage_class=values["ARCHIVE_STORAGE_CLASS"],
         pipeline=PipelineConfig(
             max_width=values["MAX_WIDTH"],
             max_height=values["MAX_HEIGHT"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ _GONE = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
 # The object is not what a condition expected. 409 ConditionalRequestConflict: another conditional write to the
 # key was in flight; S3 asks to retry, which for the caller is the same as a 412: look again and re-decide.
 _PRECONDITION = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
+_ARCHIVED = {"InvalidObjectState"}  # a GET of a DEEP_ARCHIVE (or GLACIER) object that is not restored
 
 
 class ObjectGone(Exception):
@@ -49,6 +51,10 @@ class ObjectTooLarge(Exception):
         self.size, self.etag, self.version_id = size, etag, version_id
 
 
+class NeedsRestore(Exception):
+    """The object is in DEEP_ARCHIVE (or GLACIER) and not restored: it cannot be read until it is."""
+
+
 @dataclass(frozen=True)
 class StoredObject:
     body: Download
@@ -64,6 +70,18 @@ class ObjectHead:
     etag: str
     metadata: dict[str, str]
     version_id: str | None = None
+    size: int | None = None
+    storage_class: str = "STANDARD"  # S3 names the class only when it is another
+    restore: str | None = None  # x-amz-restore of an archived object: `ongoing-request="false", expiry-date=...`
+
+
+@dataclass(frozen=True)
+class Listed:
+    key: str
+    etag: str
+    size: int
+    storage_class: str
+    last_modified: str
 
 
 def make_s3_client(endpoint_url: str | None = None) -> S3Client:
@@ -89,6 +107,8 @@ def _translate(error: ClientError) -> Exception:
         return ObjectGone(code)
     if code in _PRECONDITION:
         return ObjectChanged(code)
+    if code in _ARCHIVED:
+        return NeedsRestore(code)
     return error
 
 
@@ -157,7 +177,27 @@ class S3Storage:
             if isinstance(translated, ObjectGone):
                 return None
             raise translated from error
-        return ObjectHead(response["ETag"], dict(response.get("Metadata", {})), response.get("VersionId"))
+        return ObjectHead(
+            response["ETag"],
+            dict(response.get("Metadata", {})),
+            response.get("VersionId"),
+            response.get("ContentLength"),
+            response.get("StorageClass") or "STANDARD",
+            response.get("Restore"),
+        )
+
+    def list(self, bucket: str, prefix: str) -> Iterator[Listed]:
+        """Every object under `prefix`, page by page (the re-render command; the function's role cannot list)."""
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                modified = item.get("LastModified")
+                yield Listed(
+                    item["Key"],
+                    item.get("ETag", ""),
+                    item.get("Size", 0),
+                    item.get("StorageClass") or "STANDARD",
+                    modified.isoformat() if modified else "",
+                )
 
     def copy(
         self,
@@ -169,11 +209,21 @@ class S3Storage:
         version_id: str | None,
         metadata: dict[str, str],
         content_type: str | None = None,
+        storage_class: str | None = None,
+        replacing: str | None = None,
+        only_if_free: bool = False,
     ) -> None:
         """Server-side copy of exactly that upload, with new metadata (REPLACE drops the Content-Type unless
-        it is given again)."""
+        it is given again). `replacing` (an ETag) or `only_if_free`: only over that object, or only while the
+        target key is free, as `put` (S3 answers 412 or 409 otherwise, raised as ObjectChanged)."""
         source: CopySourceTypeDef = {"Bucket": bucket, "Key": source_key}
         request: dict[str, Any] = {"ContentType": content_type} if content_type else {}
+        if storage_class:
+            request["StorageClass"] = storage_class
+        if replacing:
+            request["IfMatch"] = quoted(replacing)
+        elif only_if_free:
+            request["IfNoneMatch"] = "*"
         if version_id:
             source["VersionId"] = version_id
         elif etag:

@@ -152,6 +152,51 @@ def test_bucket_hardening(render):
     assert len(deny["Resource"]) == 2
 
 
+@pytest.mark.parametrize(
+    "params,expected",
+    [
+        ({}, None),  # no archive: no rule
+        ({"ArchivePrefix": "originals/"}, None),  # kept in its storage class for good: no rule needed
+        ({"ArchiveExpirationDays": "365"}, None),  # no archive: its parameters do nothing
+        (
+            {"ArchivePrefix": "originals/", "ArchiveTransitionDays": "90", "ArchiveExpirationDays": "3650"},
+            {
+                "Transitions": [
+                    {
+                        "StorageClass": {"Ref": "ArchiveTransitionStorageClass"},
+                        "TransitionInDays": {"Ref": "ArchiveTransitionDays"},
+                    }
+                ],
+                "ExpirationInDays": {"Ref": "ArchiveExpirationDays"},
+            },
+        ),
+        (
+            {"ArchivePrefix": "originals/", "ArchiveExpirationDays": "30"},
+            {"ExpirationInDays": {"Ref": "ArchiveExpirationDays"}},
+        ),
+    ],
+)
+def test_archive_lifecycle_rule_and_trigger(render, params, expected):
+    r = render(**params)
+    rules = {rule["Id"]: rule for rule in r.resources["Bucket"]["Properties"]["LifecycleConfiguration"]["Rules"]}
+    rule = rules.get("archive-transition-and-expiry")
+    if expected is None:
+        assert rule is None
+    else:
+        assert rule == {
+            "Id": "archive-transition-and-expiry",
+            "Status": "Enabled",
+            "Prefix": {"Ref": "ArchivePrefix"},
+            **expected,
+        }
+    env = r.function["Properties"]["Environment"]["Variables"]
+    assert env["ARCHIVE_PREFIX"] == {"Ref": "ArchivePrefix"}
+    assert env["ARCHIVE_STORAGE_CLASS"] == {"Ref": "ArchiveStorageClass"}
+    # The trigger stays on the incoming prefix: the archive prefix never invokes the function.
+    notification = json.dumps(r.resources["Bucket"]["Properties"]["NotificationConfiguration"])
+    assert "ArchivePrefix" not in notification and '"Ref": "IncomingPrefix"' in notification
+
+
 def test_browser_upload_cors_only_for_named_origins(render):
     assert "CorsConfiguration" not in render().resources["Bucket"]["Properties"]
     origins = "https://www.example.com,http://127.0.0.1:8000"
@@ -288,8 +333,9 @@ def _sub_template(resource) -> str:
 
 @pytest.mark.parametrize("trigger", ["S3", "SQS"])
 @pytest.mark.parametrize("event_bus", ["", "my-bus"])
-def test_function_policy_is_prefix_scoped(render, trigger, event_bus):
-    r = render(Trigger=trigger, EventBusName=event_bus)
+@pytest.mark.parametrize("archive", ["", "originals/"])
+def test_function_policy_is_prefix_scoped(render, trigger, event_bus, archive):
+    r = render(Trigger=trigger, EventBusName=event_bus, ArchivePrefix=archive)
     role = r.resources[f"{FUNCTION_ID}Role"]["Properties"]
     # only the SAM-added managed policies (logs + X-Ray), nothing granting S3
     for arn in role["ManagedPolicyArns"]:
@@ -318,7 +364,8 @@ def test_function_policy_is_prefix_scoped(render, trigger, event_bus):
             # bucket name computed, never a Ref/GetAtt of the bucket (would be circular)
             assert 'Bucket"' not in json.dumps(res["Fn::Sub"][1]).replace("BucketName", "")
 
-    assert object_grants == ALLOWED_OBJECT_GRANTS
+    # An empty ArchivePrefix would make `${Name}/${ArchivePrefix}*` the whole bucket: no grant at all then.
+    assert object_grants == {k: v for k, v in ALLOWED_OBJECT_GRANTS.items() if archive or k != "ArchivePrefix"}
 
     sids = {s.get("Sid") for s in r.role_statements}
     assert ("PublishEvents" in sids) is bool(event_bus)

@@ -59,6 +59,8 @@ RUN_ELSEWHERE = {
     ".venv/bin/python -m pytest -m browser",  # tests/browser, part of make test
     "make checkov",  # tests/infrastructure/test_checkov.py
     "make fuzz SECONDS=10 FORMAT=bmp",  # tests/fuzz/test_fuzz.py
+    # tests/integration/test_rerender.py runs it on samples/kodim03.png; the corpus run's figures are in the README
+    ".venv/bin/python -m benchmarks.from_main samples/kodim03.png",
 }
 NEEDS_AWS_OR_DOCKER = re.compile(r"needs (AWS|Docker|an AWS account)", re.IGNORECASE)
 

@@ -502,3 +502,104 @@ def test_cli_run_against_seaweedfs(seaweedfs: SeaweedS3, s3: Any, bucket: str, t
     assert Image.open(out / "kodim03.jpg").width <= 750
     head = s3.head_object(Bucket=bucket, Key="media/kodim03.jpg")
     assert head["ContentType"] == "image/jpeg" and head["Metadata"]["source-key"] == "incoming/kodim03.png"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Part 4: the archive and `rerender` (ARCHIVE_PREFIX) on SeaweedFS, which enforces the copy's conditions
+
+
+def test_copy_if_none_match_and_if_match_on_the_target(s3: Any, bucket: str) -> None:
+    """archive.keep_original's conditions: a copy only while the target is free, or only over what was seen."""
+    s3.put_object(Bucket=bucket, Key="incoming/a", Body=b"one")
+    copy = {"Bucket": bucket, "Key": "originals/a", "CopySource": {"Bucket": bucket, "Key": "incoming/a"}}
+    s3.copy_object(**copy, IfNoneMatch="*", StorageClass="GLACIER_IR")
+    assert s3.head_object(Bucket=bucket, Key="originals/a")["StorageClass"] == "GLACIER_IR"
+    assert error_of(lambda: s3.copy_object(**copy, IfNoneMatch="*")) == ("PreconditionFailed", 412)
+    assert error_of(lambda: s3.copy_object(**copy, IfMatch=WRONG_ETAG)) == ("PreconditionFailed", 412)
+
+
+def test_archive_then_rerender_a_new_size_and_prune(
+    seaweedfs: SeaweedS3, s3: Any, bucket: str, lambda_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from image_optimizer.settings import load_settings
+
+    monkeypatch.setattr(handler, "settings", load_settings({"ARCHIVE_PREFIX": "originals/"}))
+    image = png_bytes(gradient(1200, 800))
+    event = upload(s3, bucket, "incoming/trip/day one.png", image)
+    assert invoke(event)["status"] == "processed"
+    assert keys(s3, bucket, "incoming/") == []
+    assert body(s3, bucket, "originals/trip/day one.png") == image
+    archived = s3.head_object(Bucket=bucket, Key="originals/trip/day one.png")
+    assert archived["StorageClass"] == "GLACIER_IR"
+    assert archived["Metadata"]["source-etag"] == event["Records"][0]["s3"]["object"]["eTag"]
+    before = stamps(s3, bucket)
+
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": seaweedfs.access_key,
+        "AWS_SECRET_ACCESS_KEY": seaweedfs.secret_key,
+        "ARCHIVE_PREFIX": "originals/",
+        "THUMBNAILS": "thumb:150x150:crop,small:320x320:fit,wide:600x300:crop",
+    }
+    args = ("rerender", "--bucket", bucket, "--endpoint-url", seaweedfs.endpoint)
+    result = run_module(*args, env=env, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.split() == ["re-rendered", "1", "unchanged", "0", "pruned", "0", "failed", "0"]
+    after = stamps(s3, bucket)
+    assert {key: after[key] for key in before} == before  # not written again: same ETag and LastModified
+    assert set(after) - set(before) == {"media/trip/day one_wide.jpg"}
+    assert Image.open(io.BytesIO(body(s3, bucket, "media/trip/day one_wide.jpg"))).size == (600, 300)
+
+    env["THUMBNAILS"] = "thumb:150x150:crop,wide:600x300:crop"
+    result = run_module(*args, "--prune", env=env, timeout=180)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.split() == ["re-rendered", "0", "unchanged", "1", "pruned", "1", "failed", "0"]
+    assert keys(s3, bucket, "media/") == [
+        "media/trip/day one.jpg",
+        "media/trip/day one_thumb.jpg",
+        "media/trip/day one_wide.jpg",
+    ]
+
+
+def test_a_stale_copy_racing_a_newer_one_is_refused_by_the_condition(
+    s3: Any, versioned_bucket: str, lambda_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run A looks at the archive key and finds it free; before A copies, upload B replaces A and is processed
+    (archived). A's copy (by version id: its source is still readable) goes out with If-None-Match: * and
+    SeaweedFS refuses it; A looks again, finds B's copy and stops. (moto ignores the condition: A would overwrite
+    B's copy there.)"""
+    bucket = versioned_bucket
+    from image_optimizer.settings import load_settings
+    from image_optimizer.storage import ObjectChanged, S3Storage
+
+    monkeypatch.setattr(handler, "settings", load_settings({"ARCHIVE_PREFIX": "originals/"}))
+    old, new = png_bytes(gradient(400, 300)), png_bytes(gradient(640, 480))
+    old_event = upload(s3, bucket, "incoming/race.png", old)
+    real_head = S3Storage.head
+    raced: list[bool] = []
+
+    def head_then_newer_upload(self: S3Storage, bucket_name: str, key: str) -> Any:
+        found = real_head(self, bucket_name, key)
+        if key == "originals/race.png" and not raced:  # A's first look at the archive key
+            raced.append(True)
+            assert found is None
+            assert invoke(upload(s3, bucket, "incoming/race.png", new))["status"] == "processed"
+        return found
+
+    real_copy = S3Storage.copy
+    refused: list[str] = []
+
+    def copy_noting_refusals(self: S3Storage, *args: Any, **kwargs: Any) -> None:
+        try:
+            real_copy(self, *args, **kwargs)
+        except ObjectChanged:
+            refused.append(args[2])  # the target key
+            raise
+
+    monkeypatch.setattr(S3Storage, "head", head_then_newer_upload)
+    monkeypatch.setattr(S3Storage, "copy", copy_noting_refusals)
+    stale = invoke(old_event)
+    assert raced and stale["status"] == "skipped", stale
+    assert refused == ["originals/race.png"]  # A's copy: refused by If-None-Match, not decided by a look
+    assert body(s3, bucket, "originals/race.png") == new
+    assert keys(s3, bucket, "incoming/") == []

@@ -1,7 +1,7 @@
 from dataclasses import replace
 
-from image_optimizer.provenance import Source, Verdict, config_fingerprint, judge
-from image_optimizer.specs import PipelineConfig
+from image_optimizer.provenance import Source, Verdict, config_fingerprint, judge, rendition_fingerprint
+from image_optimizer.specs import PipelineConfig, parse_thumbnails
 
 JPEGLI = "jpegli 0.3.2"
 CONFIG = config_fingerprint(PipelineConfig(), JPEGLI)
@@ -76,3 +76,53 @@ def test_an_upload_no_longer_at_its_key_never_replaces_another_uploads_rendition
     assert judge(newer.metadata(), replaced) is Verdict.NEWER_EXISTS
     # still at its key when it looked: a tie, written only if still there at the write (the service looks again)
     assert judge(newer.metadata(), source("old", None, "2026-11-25T12:00:00+00:00")) is Verdict.TIE
+
+
+def fingerprints(config: PipelineConfig, renderer: str = JPEGLI) -> dict[tuple[str, str], str]:
+    names = ["main", *(spec.name for spec in config.thumbnails)]
+    return {(n, f): rendition_fingerprint(config, n, f, renderer) for n in names for f in ("jpeg", "webp")}
+
+
+def test_adding_a_thumbnail_size_changes_no_other_renditions_fingerprint() -> None:
+    before = fingerprints(PipelineConfig())
+    after = fingerprints(
+        replace(PipelineConfig(), thumbnails=parse_thumbnails("thumb:150x150:crop,small:320x320:fit,wide:600x300:crop"))
+    )
+    assert {key: after[key] for key in before} == before
+    assert len(set(after.values())) == len(after)  # every rendition and format its own
+
+
+def test_changing_one_thumbnail_changes_only_its_fingerprint() -> None:
+    before = fingerprints(PipelineConfig())
+    after = fingerprints(replace(PipelineConfig(), thumbnails=parse_thumbnails("thumb:160x160:crop,small:320x320:fit")))
+    assert {key for key in before if before[key] != after[key]} == {("thumb", "jpeg"), ("thumb", "webp")}
+
+
+def test_what_shapes_every_rendition_changes_every_fingerprint() -> None:
+    """The main image's geometry (thumbnails may be resampled from it), the quality settings (thumbnails follow
+    the main image's quality), the encoder that ran, the background, the code."""
+    before = fingerprints(PipelineConfig())
+    for other in (
+        fingerprints(PipelineConfig(max_width=1000)),
+        fingerprints(PipelineConfig(max_height=600)),
+        fingerprints(PipelineConfig(quality_target=80)),
+        fingerprints(PipelineConfig(quality=70)),
+        fingerprints(PipelineConfig(encoder="pillow")),
+        fingerprints(PipelineConfig(background=(0, 0, 0))),
+        fingerprints(PipelineConfig(), "jpegli 0.3.3"),
+    ):
+        assert all(other[key] != before[key] for key in before)
+
+
+def test_what_shapes_no_rendition_leaves_the_fingerprints_alone() -> None:
+    before = fingerprints(PipelineConfig())
+    for config in (
+        PipelineConfig(threads=3),
+        PipelineConfig(max_pixels=1000),
+        PipelineConfig(max_full_decode_pixels=1000),
+        PipelineConfig(extra_formats=("avif",)),  # adds siblings; the JPEGs are unchanged
+        PipelineConfig(extra_formats=("webp", "avif")),  # (WebP's smaller largest side: only mains > 16,383 px)
+    ):
+        assert fingerprints(config) == before
+    fixed = PipelineConfig(quality=70)
+    assert fingerprints(replace(fixed, quality_target=90)) == fingerprints(fixed)  # a fixed quality: target moot

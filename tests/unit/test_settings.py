@@ -70,6 +70,9 @@ def test_values_are_parsed() -> None:
         ("PIPELINE_THREADS", "0"),
         ("PIPELINE_THREADS", "5"),
         ("PIPELINE_THREADS", "many"),
+        ("ARCHIVE_PREFIX", "originals"),
+        ("ARCHIVE_STORAGE_CLASS", "GLACIER"),  # needs a restore before every read: DEEP_ARCHIVE is the cheaper
+        ("ARCHIVE_STORAGE_CLASS", "REDUCED_REDUNDANCY"),
     ],
 )
 def test_invalid_value_names_the_variable_and_what_it_accepts(name: str, value: str) -> None:
@@ -83,6 +86,20 @@ def test_invalid_value_names_the_variable_and_what_it_accepts(name: str, value: 
 def test_overlapping_prefixes_are_refused() -> None:
     with pytest.raises(SettingsError, match="must not overlap"):
         load_settings({"OUTPUT_PREFIX": "incoming/media/"})
+
+
+def test_the_archive_is_off_unless_a_prefix_is_set() -> None:
+    assert load_settings({}).archive_prefix == ""
+    on = load_settings({"ARCHIVE_PREFIX": "originals/", "ARCHIVE_STORAGE_CLASS": "deep_archive"})
+    assert (on.archive_prefix, on.archive_storage_class) == ("originals/", "DEEP_ARCHIVE")
+    assert load_settings({"ARCHIVE_PREFIX": "originals/"}).archive_storage_class == "GLACIER_IR"
+
+
+@pytest.mark.parametrize("archive", ["incoming/originals/", "media/", "failed/old/", "in/"])
+def test_an_archive_prefix_overlapping_another_is_refused(archive: str) -> None:
+    """Inside incoming/ it would trigger the function on every copy (the recursion guard)."""
+    with pytest.raises(SettingsError, match="ARCHIVE_PREFIX must not overlap"):
+        load_settings({"ARCHIVE_PREFIX": archive, "INCOMING_PREFIX": "in/" if archive == "in/" else "incoming/"})
 
 
 def test_bad_setting_fails_the_cold_start() -> None:

@@ -1,0 +1,37 @@
+"""The completion event of one upload (ImageOptimized / ImageRejected) on EVENT_BUS_NAME."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .objects import ObjectRef
+from .settings import Settings
+from .specs import MAIN, output_key
+from .storage import EventPublisher
+
+
+def announce(
+    publisher: EventPublisher | None,
+    settings: Settings,
+    detail_type: str,
+    ref: ObjectRef,
+    etag: str | None,
+    version_id: str | None,
+    size: int,
+    specifics: dict[str, Any],
+) -> None:
+    """One event, when a bus is set. `name` is the main rendition's key relative to OUTPUT_PREFIX: the name a
+    client (the Django storage) stored for this upload."""
+    if publisher is None:
+        return
+    main_key = output_key(ref.key, MAIN, incoming_prefix=settings.incoming_prefix, output_prefix=settings.output_prefix)
+    detail = {
+        "bucket": ref.bucket,
+        "sourceKey": ref.key,
+        "sourceEtag": (etag or "").strip('"'),
+        "sourceVersionId": version_id,
+        "name": main_key[len(settings.output_prefix) :],
+        "bytesIn": size,
+        **specifics,
+    }
+    publisher.publish(detail_type, detail, [f"arn:aws:s3:::{ref.bucket}"])
