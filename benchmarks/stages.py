@@ -29,18 +29,19 @@ VIPS_STAGES = ("decode + resample + colour", "encode main", "thumbnails")
 class StageClock:
     """Exclusive time per stage: a wrapped call's time minus the time of the wrapped calls it made."""
 
-    def __init__(self) -> None:
+    def __init__(self, now: Callable[[], float] = time.perf_counter) -> None:
         self.totals: dict[str, float] = defaultdict(float)
         self._children: list[float] = []
+        self._now = now
 
     def wrap(self, function: Callable[..., Any], stage: Callable[..., str]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
             self._children.append(0.0)
-            started = time.perf_counter()
+            started = self._now()
             try:
                 return function(*args, **kwargs)
             finally:
-                elapsed = time.perf_counter() - started
+                elapsed = self._now() - started
                 self.totals[stage(*args, **kwargs)] += elapsed - self._children.pop()
                 if self._children:
                     self._children[-1] += elapsed

@@ -25,3 +25,10 @@ def test_make_bench_on_the_default_corpus_photos(tmp_path: Path) -> None:
     kodak = {path.name for path in (corpus_dir() / "08_kodak").glob("*.png")}
     assert {row["image"] for row in report["encoders"]["images"]} == set(names) | kodak
     assert "ours (per-image quality)" in report["encoders"]["summary"]
+    # the size sweep: every class from 0.5 MP up (8 MP only from the photos larger than that) and the small uploads
+    sweep = report["sizes"]["summary"]
+    assert {"0.5 MP", "1 MP", "2 MP", "4 MP", "8 MP", "graphics (PNG, GIF)", "small photos (JPEG, WebP, PNG)"} == set(
+        sweep
+    )
+    assert sweep["0.5 MP"]["images"] == 7 and sweep["8 MP"]["images"] == 6  # the 8 MP iPhone photo is not upscaled
+    assert {target["target"] for target in report["targets"]} >= {"8 MP: median ours / fair libvips"}

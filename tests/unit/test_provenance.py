@@ -86,7 +86,9 @@ def fingerprints(config: PipelineConfig, renderer: str = JPEGLI) -> dict[tuple[s
 def test_adding_a_thumbnail_size_changes_no_other_renditions_fingerprint() -> None:
     before = fingerprints(PipelineConfig())
     after = fingerprints(
-        replace(PipelineConfig(), thumbnails=parse_thumbnails("thumb:150x150:crop,small:320x320:fit,wide:600x300:crop"))
+        replace(
+            PipelineConfig(), thumbnails=parse_thumbnails("thumb:150x150:smart,small:320x320:fit,wide:600x300:crop")
+        )
     )
     assert {key: after[key] for key in before} == before
     assert len(set(after.values())) == len(after)  # every rendition and format its own
