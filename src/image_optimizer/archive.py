@@ -13,6 +13,7 @@ from .provenance import Source, Verdict, judge
 from .settings import Settings
 from .storage import ObjectChanged, ObjectGone, ObjectHead, S3Storage
 
+FOCUS_METADATA = "focus"  # the upload's x-amz-meta-focus, kept on its archive copy for re-renders
 ARCHIVE_CONFIG = "archive"  # the `pipeline` metadata of an archive copy: its bytes are the upload's own
 COPY_ATTEMPTS = 3  # conditional copies that lost a race are re-decided this many times, then retried later
 NEEDS_RESTORE = ("DEEP_ARCHIVE", "GLACIER")  # classes whose objects must be restored before they can be read
@@ -44,8 +45,10 @@ def keep_upload(
     size: int,
     content_type: str | None,
     still_current: Callable[[], bool],
+    focus: str = "",
 ) -> None:
-    """The service's step, when ARCHIVE_PREFIX is set: the upload `source` names, kept (keep_original)."""
+    """The service's step, when ARCHIVE_PREFIX is set: the upload `source` names, kept (keep_original), with the
+    client's focal point (`focus`, x-amz-meta-focus) so that a re-render places the crops where the upload did."""
     if not settings.archive_prefix:
         return
     target = archive_key(source.key, incoming_prefix=settings.incoming_prefix, archive_prefix=settings.archive_prefix)
@@ -58,6 +61,7 @@ def keep_upload(
         content_type=content_type,
         storage_class=settings.archive_storage_class,
         still_current=still_current,
+        extra={FOCUS_METADATA: focus} if focus else {},
     )
 
 
@@ -71,6 +75,7 @@ def keep_original(
     content_type: str | None,
     storage_class: str,
     still_current: Callable[[], bool],
+    extra: dict[str, str] | None = None,
 ) -> bool:
     """Copy the upload `source` names to `target` unless its copy is there; return only once it is there and
     verified. True: copied now; False: this upload's copy was there already (an earlier attempt).
@@ -94,7 +99,7 @@ def keep_original(
                 target,
                 etag=source.etag,
                 version_id=source.version_id,
-                metadata=mine.metadata(),
+                metadata={**mine.metadata(), **(extra or {})},
                 content_type=content_type,
                 storage_class=storage_class,
                 replacing=held.etag if held else None,

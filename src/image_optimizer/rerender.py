@@ -19,6 +19,8 @@ from urllib.parse import unquote
 from PIL import Image
 
 from . import archive
+from .archive import FOCUS_METADATA
+from .crop import parse_focus
 from .errors import ImageRejected
 from .objects import ObjectRef, Outcome, Status
 from .provenance import Source, Verdict, judge, metadata_value
@@ -106,9 +108,10 @@ class Rerenderer:
         if head is None or (etag and head.etag != etag):
             return replace(result, status="skipped", reason="the archive copy changed or went since it was listed")
         source = self._source(key, head.metadata)
-        config = self.settings.pipeline
+        focus = kept_focus(head.metadata)  # the upload's focal point places its crops again
+        config = replace(self.settings.pipeline, focus=focus)
         names = [(name, fmt) for name in rendition_names(config) for fmt in ("jpeg", *config.extra_formats)]
-        done = self._already_made(key, source, names)
+        done = self._already_made(key, source, names, focus)
         if len(done) == len(names):
             return self._finish(replace(result, kept=sorted(done)), {*done}, prune=prune)
         try:
@@ -118,7 +121,7 @@ class Rerenderer:
         except (ObjectGone, ObjectChanged):
             return replace(result, status="skipped", reason="the archive copy changed or went since it was listed")
         with original.body:
-            return self._render(result, cast(IO[bytes], original.body), config, source, done, prune=prune)
+            return self._render(result, cast(IO[bytes], original.body), config, source, done, prune=prune, focus=focus)
 
     def from_main(self, main_key: str, *, prune: bool = False) -> Result:
         """The renditions no larger than the main image, derived from it (one JPEG generation more than from the
@@ -158,19 +161,29 @@ class Rerenderer:
             "",
         )
 
-    def _already_made(self, key: str, source: Source, names: list[tuple[str, str]]) -> set[str]:
+    def _already_made(
+        self, key: str, source: Source, names: list[tuple[str, str]], focus: tuple[float, float] | None = None
+    ) -> set[str]:
         """The renditions (keys) already made from this upload by these settings and code: one HEAD each."""
         done = set()
         for name, fmt in names:
             target = self._key(key, name, fmt)
             held = self.storage.head(self.bucket, target)
-            mine = replace(source, config=self.service.fingerprint(name, fmt))
+            mine = replace(source, config=self.service.stamp(name, fmt, focus))
             if held and judge(held.metadata, mine) is Verdict.SAME:
                 done.add(target)
         return done
 
     def _render(
-        self, result: Result, body: IO[bytes], config: PipelineConfig, source: Source, done: set[str], *, prune: bool
+        self,
+        result: Result,
+        body: IO[bytes],
+        config: PipelineConfig,
+        source: Source,
+        done: set[str],
+        *,
+        prune: bool,
+        focus: tuple[float, float] | None = None,
     ) -> Result:
         """Render `body` with `config` and write the renditions not `done` (already made, or never written: the
         main image from_main reads)."""
@@ -181,7 +194,7 @@ class Rerenderer:
         renditions = [r for r in rendered.renditions if self._key(result.key, r.name, r.format) not in done]
         try:  # (nothing to write when only renditions the main image cannot give were missing: from_main)
             outputs, written = (
-                self.service.write_renditions(self.bucket, result.key, source, rendered, renditions)
+                self.service.write_renditions(self.bucket, result.key, source, rendered, renditions, focus=focus)
                 if renditions
                 else ([], [])
             )
@@ -281,3 +294,11 @@ def no_larger(spec: ThumbnailSpec, main: tuple[int, int]) -> bool:
 
 
 __all__ = ["NeedsRestore", "Rerenderer", "RestoreFirst", "Result", "no_larger"]
+
+
+def kept_focus(metadata: dict[str, str]) -> tuple[float, float] | None:
+    """The focal point an archive copy kept (archive.FOCUS_METADATA), or None (none, or unreadable)."""
+    try:
+        return parse_focus(metadata[FOCUS_METADATA]) if FOCUS_METADATA in metadata else None
+    except ValueError:
+        return None

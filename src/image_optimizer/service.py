@@ -116,7 +116,10 @@ class ImageService:
             outputs = self._write_renditions(ref, source, result, focus)
             # With ARCHIVE_PREFIX set, the upload's verified copy there before the original may go (archive.py).
             current = partial(self._still_current, ref, original)
-            archive.keep_upload(self.storage, self.settings, ref.bucket, source, size, original.content_type, current)
+            kept_focus = format_focus(focus) if focus else ""
+            archive.keep_upload(
+                self.storage, self.settings, ref.bucket, source, size, original.content_type, current, kept_focus
+            )
         except (Superseded, archive.NewerArchived):
             return Outcome(
                 "skipped", ref.bucket, ref.key, "stale event: a newer upload of this key owns the renditions"
@@ -223,7 +226,7 @@ class ImageService:
                     output.key,
                     r.data,
                     CONTENT_TYPES[r.format],
-                    replace(source, config=self._stamp(r.name, r.format, focus)),
+                    replace(source, config=self.stamp(r.name, r.format, focus)),
                     {**placeholder.metadata(result.placeholder, r.width, r.height, sizes), **extra},
                 )
                 for r, output, extra in zip(renditions, outputs, extras, strict=True)
@@ -231,7 +234,7 @@ class ImageService:
         # Every write has ended here; the first failure in rendition order decides, as a sequential loop would.
         return outputs, [write.result() for write in writes]
 
-    def _stamp(self, name: str, fmt: str, focus: tuple[float, float] | None) -> str:
+    def stamp(self, name: str, fmt: str, focus: tuple[float, float] | None) -> str:
         """A rendition's fingerprint; the same bytes uploaded again with another focal point make other crops."""
         fingerprint = self.fingerprint(name, fmt)
         return fingerprint if focus is None else f"{fingerprint} focus {format_focus(focus)}"

@@ -247,3 +247,24 @@ def test_usage_errors_are_one_line_and_exit_2(
     env(ARCHIVE_PREFIX="")
     assert main(["rerender", "--bucket", BUCKET]) == 2
     assert "ARCHIVE_PREFIX is not set" in capsys.readouterr().err
+
+
+def test_a_rerender_places_new_crops_on_the_uploads_focal_point(
+    s3: Any, context: Any, env: Callable[..., None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The client's x-amz-meta-focus travels with the archive copy: a crop added later is centred on it too."""
+    data = png_bytes(gradient(1200, 800))
+    response = s3.put_object(Bucket=BUCKET, Key="incoming/f.png", Body=data, Metadata={"focus": "0.9,0.5"})
+    event = put(s3, "incoming/other.png", data)  # an event shape to reuse, for f.png's object
+    record = event["Records"][0]["s3"]["object"]
+    record.update(key="incoming/f.png", eTag=response["ETag"].strip('"'), size=len(data))
+    [result] = handler.lambda_handler(event, context)["results"]
+    assert result["status"] == "processed"
+    assert s3.head_object(Bucket=BUCKET, Key="originals/f.png")["Metadata"]["focus"] == "0.9000,0.5000"
+    env(THUMBNAILS=DEFAULT_THUMBNAILS + ",tall:100x300:crop")
+    code, lines, _ = rerender(capsys)
+    assert code == 0 and any(line.get("status") == "re-rendered" for line in lines)
+    window = s3.head_object(Bucket=BUCKET, Key="media/f_tall.jpg")["Metadata"]["window"]
+    x0, _, x1, _ = map(float, window.split(","))
+    assert x1 == 1200 and x0 > 900  # a 1:3 window pushed as far right as the image allows, towards x = 0.9 (1080 px)
+    assert not s3.list_objects_v2(Bucket=BUCKET, Prefix="incoming/f.png").get("KeyCount")
