@@ -84,6 +84,7 @@ def _pyvips() -> Any:
     os.environ.setdefault("VIPS_CONCURRENCY", "1")  # read when libvips starts, on the first import
     import pyvips
 
+    pyvips.concurrency_set(1)  # and set again, should libvips have started before with another value
     pyvips.cache_set_max(0)
     return pyvips
 

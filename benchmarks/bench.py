@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import crops, encoders, sizes, stages, targets
-from benchmarks.baselines import CONFIG, SHAPES, VARIANTS
+from benchmarks.baselines import CONFIG, SHAPES, VARIANTS, _pyvips
 from benchmarks.chart import svg
 from benchmarks.quality import ScoreCache, score_all
 from benchmarks.report import print_end_to_end, print_table
@@ -193,7 +193,7 @@ def beside_vips(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def summarise(rows: list[dict[str, Any]], imports: dict[str, float]) -> dict[str, Any]:
     jpeg = [row for row in rows if row["image"].lower().endswith((".jpg", ".jpeg"))]
-    other = [row for row in rows if row not in jpeg]
+    other = [row for row in rows if row["image"].lower().endswith(HEIF_SUFFIXES)]
 
     def median_of(selection: list[dict[str, Any]], key: str) -> float | None:
         values = [row["ratio"][key] for row in selection if row["ratio"][key] is not None]
@@ -291,6 +291,7 @@ def main() -> int:
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
         "processor": platform.processor() or platform.machine(),
+        "libvips threads": _pyvips().concurrency_get(),
     }
     args.out.write_text(
         json.dumps(

@@ -117,7 +117,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         members = [row for row in rows if row["class"] == size]
 
         def ratio(other: str, members: list[dict[str, Any]] = members, ours: str = "ours") -> float | None:
-            values = [row["ms"][ours] / row["ms"][other] for row in members if row["ms"][other]]
+            values = [row["ms"][ours] / row["ms"][other] for row in members if row["ms"][ours] and row["ms"][other]]
             return round(float(statistics.median(values)), 3) if values else None
 
         def bytes_vs_seed(name: str, members: list[dict[str, Any]] = members) -> float | None:

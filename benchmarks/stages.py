@@ -19,10 +19,20 @@ from typing import Any
 from unittest import mock
 
 from benchmarks.baselines import CONFIG, QUALITY, TALL, _has_icc, _pyvips
-from image_optimizer import color, decode, encode, pipeline
+from image_optimizer import color, crop, decode, encode, pipeline
 from image_optimizer.specs import MAIN
 
-OURS_STAGES = ("decode", "resample", "colour", "orient", "quality search", "encode main", "encode thumbnails")
+OURS_STAGES = (
+    "decode",
+    "resample",
+    "colour",
+    "orient",
+    "smart crop",
+    "placeholder",
+    "quality search",
+    "encode main",
+    "encode thumbnails",
+)
 VIPS_STAGES = ("decode + resample + colour", "encode main", "thumbnails")
 
 
@@ -66,6 +76,8 @@ _STEPS = [
     (color, "to_srgb", _fixed("colour")),
     (color, "flatten", _fixed("colour")),
     (pipeline, "orient", _fixed("orient")),
+    (crop, "place_smart", _fixed("smart crop")),
+    (pipeline, "of_image", _fixed("placeholder")),
     (encode, "choose_quality", _fixed("quality search")),
     (pipeline, "encode", _encode_stage),
 ]
@@ -80,7 +92,9 @@ def clocked(clock: StageClock) -> Iterator[None]:
 
 
 def profile_ours(data: bytes, reps: int) -> dict[str, float]:
-    """Median ms per stage over `reps` runs (after a warm-up), "other" and "total" included."""
+    """Median ms per stage over `reps` runs (after a warm-up), "other" and "total" included. One thread: the
+    clock's stack of callees is not shared between threads."""
+    assert CONFIG.threads == 1
     runs: list[dict[str, float]] = []
     for _ in range(reps + 1):
         clock = StageClock()

@@ -398,3 +398,23 @@ def test_each_thumbnail_comes_from_the_smallest_finished_picture_that_covers_it(
     assert sources["medium"] == (750, 500)  # the main
     assert sources["tiny"] == (300, 200)  # the medium thumbnail
     assert mean_abs_diff(decode(result.renditions[1].data), gradient(3000, 2000).resize((100, 67))) < 3
+
+
+def test_a_crop_thumbnail_is_never_the_source_of_another(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only pictures of the whole image serve smaller thumbnails: a 400x400 crop would leave a later 100 px `fit`
+    thumbnail with a square piece of a 3:2 picture."""
+    sources: dict[str, tuple[int, int]] = {}
+    real_resize = pipeline.resize
+
+    def recording(image: Image.Image, plan: Any, scale: Any, reducing_gap: float | None = None) -> Image.Image:
+        sources[plan.name] = image.size
+        return real_resize(image, plan, scale, reducing_gap)
+
+    monkeypatch.setattr(pipeline, "resize", recording)
+    thumbnails = (ThumbnailSpec("square", 400, 400, "crop"), ThumbnailSpec("tiny", 100, 100, "fit"))
+    source = gradient(3000, 2000)
+    result = optimize(jpeg_bytes(source, quality=95), PipelineConfig(thumbnails=thumbnails))
+    assert sources["tiny"] == (750, 500)  # the main, not the 400x400 crop
+    tiny = result.renditions[2]
+    assert (tiny.width, tiny.height) == (100, 67)
+    assert mean_abs_diff(decode(tiny.data), source.resize((100, 67))) < 3
