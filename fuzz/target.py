@@ -94,7 +94,9 @@ def test_one_input(data: bytes) -> None:
 
 
 def main() -> None:
-    atheris.Setup(sys.argv, test_one_input)
+    # libFuzzer re-runs argv[0] through the shell for -minimize_crash: the interpreter and module, not this file.
+    argv = [f"{sys.executable} -m fuzz.target", *sys.argv[1:]]
+    atheris.Setup(argv, test_one_input)
     atheris.Fuzz()
 
 
