@@ -17,7 +17,7 @@ import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, ParamSpec, TypeVar
 
 from PIL import Image
@@ -138,6 +138,10 @@ def render(data: bytes | IO[bytes], config: PipelineConfig, pool: Executor | Non
         decode.check_full_decode(decoded, config.max_full_decode_pixels)  # no scaled decoding for these
         reduction = (1, 1)
     image = decode.load(decoded)
+    if early is None and image.size != (decoded.width, decoded.height):
+        # A HEIF clean aperture ('clap') can make the pixels decoded differ from the size the header gave (found by
+        # fuzzing): planned on the header, the renditions would be stretched. The pixels decide.
+        decoded = replace(decoded, width=image.width, height=image.height)
     layout = early or lay_out(decoded, image, config)
     orientation, upright, plans = layout.orientation, layout.upright, layout.plans
     image = color.to_8bit(image)

@@ -249,3 +249,30 @@ def test_a_stop_outside_any_upload_fails_the_invocation_as_an_ordinary_exception
     monkeypatch.setattr(handler, "dispatch", busy)
     with pytest.raises(deadline.StoppedEarly):
         handler.lambda_handler({"Records": []}, ShortContext(context))
+
+
+def test_dead_letter_consumer_keeps_the_record_when_the_move_fails(
+    s3: Any, context: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    event = put(s3, "incoming/a/stuck.png", png_bytes(gradient(64, 48)))
+    moved = put(s3, "incoming/a/moved.png", png_bytes(gradient(48, 64)))
+    storage = handler.get_service().storage
+    copy = storage.copy
+
+    def failing_copy(bucket: str, source_key: str, *args: Any, **kwargs: Any) -> None:
+        if source_key == "incoming/a/stuck.png":  # S3 refuses, past the SDK's retries
+            raise ClientError(
+                {"Error": {"Code": "SlowDown", "Message": "Please reduce your request rate"}}, "CopyObject"
+            )
+        copy(bucket, source_key, *args, **kwargs)
+
+    monkeypatch.setattr(storage, "copy", failing_copy)
+    records = [
+        {**sqs_record({}, 1, "stuck"), "body": failure_record(event, "Runtime.OutOfMemory", "signal: killed")},
+        {**sqs_record({}, 1, "moved"), "body": failure_record(moved, "Runtime.OutOfMemory", "signal: killed")},
+    ]
+    response = dead_letter_handler({"Records": records}, context)
+    assert response["batchItemFailures"] == [{"itemIdentifier": "stuck"}]  # back to the queue, then UnresolvedQueue
+    assert keys(s3) == ["failed/a/moved.png", "incoming/a/stuck.png"]
