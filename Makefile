@@ -15,7 +15,7 @@ SECONDS ?= 300
 FORMAT ?= all
 CHECKOV_VENV := $(VENV)/checkov
 
-.PHONY: install test unit test-infra lint bench run invoke invoke-local build deploy validate clean checkov fuzz
+.PHONY: install test unit test-infra lint bench run invoke invoke-local build deploy validate clean checkov fuzz docs
 
 $(STAMP): requirements/dev.txt requirements/checkov.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,8 +38,8 @@ test-infra: $(STAMP)
 	$(PY) -m pytest tests/infrastructure
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests examples benchmarks fuzz
-	$(VENV)/bin/ruff format --check src tests examples benchmarks fuzz
+	$(VENV)/bin/ruff check src tests examples benchmarks fuzz tools
+	$(VENV)/bin/ruff format --check src tests examples benchmarks fuzz tools
 	$(VENV)/bin/mypy
 
 run: $(STAMP)
@@ -77,5 +77,12 @@ checkov: $(STAMP)
 fuzz: $(STAMP)
 	nice -n 19 $(PY) -m fuzz.run --format $(FORMAT) --seconds $(SECONDS)
 
+# The documentation site (mkdocs.yml, docs/) on 127.0.0.1:$(DOCS_PORT), reloading on save; the configuration tables
+# are regenerated from the code first. `make test` builds it with --strict (tests/integration/test_docs.py).
+DOCS_PORT ?= 8001
+docs: $(STAMP)
+	$(PY) -m tools.docs_settings
+	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
 clean:
-	rm -rf .aws-sam out bench.json bench.svg bench-crops.json
+	rm -rf .aws-sam out bench.json bench.svg bench-crops.json site

@@ -185,4 +185,4 @@ def print_job_command(path: Path, bucket: str, count: int) -> None:
         ' --priority 10 --role-arn "$BATCH_ROLE_ARN" --no-confirmation-required'
     )
     print("# $ACCOUNT: your account id; $FUNCTION_ARN: the stack output FunctionArn; $BATCH_ROLE_ARN: a role")
-    print("# S3 Batch Operations can assume, with lambda:InvokeFunction on it (README, Backfilling)")
+    print("# S3 Batch Operations can assume, with lambda:InvokeFunction on it (docs/operations.md, Backfilling)")

@@ -1,4 +1,5 @@
-"""The README stays true: its tables match the code and every command it shows is run here or by CI."""
+"""The README and the docs stay true: their tables match the code and every command they show is run here or by CI
+(or says in its comment that it needs AWS or Docker)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,11 @@ from tests.conftest import EVENTS_DIR, ROOT
 from tests.integration.test_local import moto_server_process
 
 README = (ROOT / "README.md").read_text()
+# Every page a reader may copy a command from: the README and the docs site's pages.
+DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = {path.relative_to(ROOT).as_posix(): path.read_text() for path in DOC_FILES}
 
-# Commands the README shows that this module runs exactly as written.
+# Commands the README and docs show that this module runs exactly as written.
 RUN_HERE = {
     'make run IMAGES="samples/kodim03.png samples/alpha.webp"',
     "make run ARGS=--watch",
@@ -33,7 +37,7 @@ RUN_HERE = {
     "make lint",
     "make build",
 }
-# The README's Django walkthrough, run as one script by test_django_walkthrough_as_written.
+# The docs' Django walkthrough (docs/django.md), run as one script by test_django_walkthrough_as_written.
 DJANGO_WALKTHROUGH = [
     "make install",
     "cd examples/django_site",
@@ -59,22 +63,35 @@ RUN_ELSEWHERE = {
     ".venv/bin/python -m pytest -m browser",  # tests/browser, part of make test
     "make checkov",  # tests/infrastructure/test_checkov.py
     "make fuzz SECONDS=10 FORMAT=bmp",  # tests/fuzz/test_fuzz.py
-    # tests/integration/test_rerender.py runs it on samples/kodim03.png; the corpus run's figures are in the README
+    # tests/integration/test_rerender.py runs it on samples/kodim03.png; the corpus run's figures are in docs/operations.md
     ".venv/bin/python -m benchmarks.from_main samples/kodim03.png",
+    ".venv/bin/python -m pytest tests/seaweedfs",  # part of make test
+    "make validate",  # tests/infrastructure/test_template.py runs sam validate --lint, what it runs
+    # tests/infrastructure/test_build.py runs sam build with Architecture=arm64 and =x86_64, what these run
+    "make build ARCH=x86_64",
+    ".venv/bin/sam build --parameter-overrides Architecture=x86_64",
+    "make docs",  # tests/integration/test_docs.py serves it as written
 }
 NEEDS_AWS_OR_DOCKER = re.compile(r"needs (AWS|Docker|an AWS account)", re.IGNORECASE)
 
 
-def sh_blocks() -> list[str]:
-    return [block.strip() for block in re.findall(r"```sh\n(.*?)```", README, re.DOTALL)]
+def sh_blocks(text: str | None = None) -> list[str]:
+    """The ```sh blocks of one text, or of every doc file; indented ones (inside a list item) are dedented."""
+    texts = [text] if text is not None else list(DOCS.values())
+    blocks = []
+    for source in texts:
+        for indent, block in re.findall(r"^( *)```sh\n(.*?)^ *```", source, re.DOTALL | re.MULTILINE):
+            blocks.append("\n".join(line.removeprefix(indent) for line in block.strip("\n").splitlines()).strip())
+    return blocks
 
 
-def shown_commands() -> list[tuple[str, str]]:
+def shown_commands(text: str | None = None) -> list[tuple[str, str]]:
     commands = []
-    for block in sh_blocks():
-        for line in block.strip().splitlines():
+    for block in sh_blocks(text):
+        for line in block.replace("\\\n", " ").splitlines():  # a command continued with a backslash is one command
             command, _, comment = line.partition(" #")
-            commands.append((command.strip(), comment.strip()))
+            if command.strip():
+                commands.append((re.sub(r"\s+", " ", command.strip()), comment.strip()))
     return commands
 
 
@@ -84,20 +101,25 @@ def test_every_command_is_run_or_says_what_it_needs() -> None:
     for command, comment in commands:
         assert command in RUN_HERE | RUN_ELSEWHERE or NEEDS_AWS_OR_DOCKER.search(comment), command
     assert {command for command, _ in commands} >= RUN_HERE
+    assert {command for command, _ in shown_commands(README)} >= {"make run", "make test", "make build", "make deploy"}
 
 
-def test_settings_table_matches_the_code() -> None:
-    rows = dict(re.findall(r"^\| `([A-Z_]+)` \| ([^|]*) \|", README, re.MULTILINE))
-    assert set(rows) == {setting.name for setting in SETTINGS}
-    for setting in SETTINGS:
-        shown = rows[setting.name].strip()
-        assert shown == (f"`{setting.default}`" if setting.default else "(unset)"), setting.name
+def test_every_shell_block_is_checked() -> None:
+    """Commands hide nowhere the check above does not look: no shell fences under another name, no indented code
+    blocks (the docs' code is fenced, with its language)."""
+    for name, text in DOCS.items():
+        fences = re.findall(r"^ *```(\w*)", text, re.MULTILINE)
+        assert not {"bash", "shell", "console", "zsh", "shell-session"} & set(fences), name
+        outside_fences = re.sub(r"^( *)```.*?^ *```", "", text, flags=re.DOTALL | re.MULTILINE)
+        indented_code = re.findall(r"\n\n((?:    [^-*\d\s|].*\n)+)", outside_fences)
+        assert not [block for block in indented_code if re.match(r"\s*(\.venv/|make |sam |aws |python)", block)], name
 
 
 def test_django_settings_table_matches_the_storage() -> None:
     from image_optimizer.contrib.django.storage import PREFIX_OPTIONS
 
-    rows = re.findall(r"^ *\| `([a-z_]+)` \| `(IMAGE_OPTIMIZER_[A-Z_]+)` \| `([^`]*)` \|", README, re.MULTILINE)
+    page = DOCS["docs/django.md"]
+    rows = re.findall(r"^ *\| `([a-z_]+)` \| `(IMAGE_OPTIMIZER_[A-Z_]+)` \| `([^`]*)` \|", page, re.MULTILINE)
     defaults = {setting.name: setting.default for setting in SETTINGS}
     expected = [(option, django, defaults[function]) for option, (django, function) in PREFIX_OPTIONS.items()]
     expected.append(("thumbnails", "IMAGE_OPTIMIZER_THUMBNAILS", defaults["THUMBNAILS"]))
@@ -107,7 +129,7 @@ def test_django_settings_table_matches_the_storage() -> None:
 
 def test_events_table_lists_every_event_file() -> None:
     for path in EVENTS_DIR.glob("*.json"):
-        assert f"`{path.name}`" in README
+        assert f"`{path.name}`" in DOCS["docs/getting-started.md"]
 
 
 def run(command: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
@@ -208,7 +230,7 @@ def test_watch_mode_serves_on_9000_and_processes_new_uploads() -> None:
 
 
 def test_django_walkthrough_as_written(tmp_path: Path) -> None:
-    """The README's Django block, run as a script against `make run ARGS=--watch`; then a browser's form upload."""
+    """The docs' Django block, run as a script against `make run ARGS=--watch`; then a browser's form upload."""
     block = next(block for block in sh_blocks() if "manage.py runserver" in block)
     assert block.splitlines() == DJANGO_WALKTHROUGH
     with watching() as printed:

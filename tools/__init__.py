@@ -1,0 +1,1 @@
+"""Development tools that are not part of the function: the docs site's generator and hooks."""
