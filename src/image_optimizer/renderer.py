@@ -13,7 +13,7 @@ from .specs import PipelineConfig
 # The code that decides a rendition's bytes: a retry after a deploy that changed any of it must not keep the
 # renditions the old code wrote beside the new code's. (Any change counts, comments too: a needless rewrite is
 # harmless, a mix is not.)
-RENDERING_MODULES = ("pipeline", "layout", "color", "decode", "encode", "jpegli")
+RENDERING_MODULES = ("pipeline", "layout", "color", "decode", "encode", "jpegli", "placeholder", "thumbhash")
 
 
 def rendering_files() -> tuple[Path, ...]:
