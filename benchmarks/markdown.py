@@ -65,11 +65,28 @@ def targets_list(report: dict[str, Any]) -> list[str]:
     ]
 
 
+def encoders_table(report: dict[str, Any]) -> list[str]:
+    lines = [
+        "| encoder, same pixels | main bytes vs seed | main SSIMULACRA2 mean / worst vs seed"
+        " | thumb / small bytes vs seed | encode ms per image |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, figures in report["encoders"]["summary"].items():
+        main, thumb, small = figures["main"], figures["thumb"], figures["small"]
+        lines.append(
+            f"| {name} | {_signed(main['bytes_vs_seed_pct'], 1, '%')}"
+            f" | {_signed(main['mean_ssimulacra2_vs_seed'], 2)} / {_signed(main['worst_ssimulacra2_vs_seed'], 2)}"
+            f" | {_signed(thumb['bytes_vs_seed_pct'], 1, '%')} / {_signed(small['bytes_vs_seed_pct'], 1, '%')}"
+            f" | {figures['encode_ms_median']:.0f} |"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("report", type=Path, nargs="?", default=Path("bench.json"))
     report = json.loads(parser.parse_args().report.read_text())
-    for block in (images_table(report), sweep_table(report), targets_list(report)):
+    for block in (images_table(report), sweep_table(report), targets_list(report), encoders_table(report)):
         print("\n".join(block), end="\n\n")
 
 
