@@ -523,7 +523,8 @@ def test_archive_then_rerender_a_new_size_and_prune(
 ) -> None:
     from image_optimizer.settings import load_settings
 
-    monkeypatch.setattr(handler, "settings", load_settings({"ARCHIVE_PREFIX": "originals/"}))
+    thumbnails = "thumb:150x150:crop,small:320x320:fit"  # the function's and, below, the command's
+    monkeypatch.setattr(handler, "settings", load_settings({"ARCHIVE_PREFIX": "originals/", "THUMBNAILS": thumbnails}))
     image = png_bytes(gradient(1200, 800))
     event = upload(s3, bucket, "incoming/trip/day one.png", image)
     assert invoke(event)["status"] == "processed"
@@ -537,13 +538,13 @@ def test_archive_then_rerender_a_new_size_and_prune(
 
     from image_optimizer.settings import SETTINGS
 
-    names = {setting.name for setting in SETTINGS}  # the function's settings above are the defaults: so are these
+    names = {setting.name for setting in SETTINGS}  # the function's other settings above are the defaults: so are these
     env = {
         **{name: value for name, value in os.environ.items() if name not in names},
         "AWS_ACCESS_KEY_ID": seaweedfs.access_key,
         "AWS_SECRET_ACCESS_KEY": seaweedfs.secret_key,
         "ARCHIVE_PREFIX": "originals/",
-        "THUMBNAILS": "thumb:150x150:crop,small:320x320:fit,wide:600x300:crop",
+        "THUMBNAILS": thumbnails + ",wide:600x300:crop",
     }
     args = ("rerender", "--bucket", bucket, "--endpoint-url", seaweedfs.endpoint)
     result = run_module(*args, env=env, timeout=180)
