@@ -77,12 +77,28 @@ def rig(request: pytest.FixtureRequest, s3: Any, context: Any) -> Iterator[Rig]:
                 return service
 
             monkeypatch.setattr(handler, "get_service", per_thread_service)
+        # Concurrent Lambda containers each have their own metrics; these threads share one process's Powertools
+        # Metrics, whose add and flush are not thread-safe (one thread's flush can empty the set another is
+        # serialising: "Must contain at least one metric"). One at a time, as in separate containers.
+        metrics_lock = threading.RLock()
+        for name in ("add_metric", "flush_metrics"):
+            monkeypatch.setattr(
+                handler.metrics.provider, name, one_at_a_time(metrics_lock, getattr(handler.metrics.provider, name))
+            )
         # a little scheduling noise after each server answer, so the interleavings differ from run to run
         rng = random.Random(1234)
         wire.after.append(lambda *_: time.sleep(rng.random() * 0.002))
         violations, checked = install_delete_guard(wire, s3)
         yield Rig(s3, wire, violations, checked, context)
     assert not violations, violations
+
+
+def one_at_a_time(lock: threading.RLock, function: Callable[..., Any]) -> Callable[..., Any]:
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return function(*args, **kwargs)
+
+    return locked
 
 
 def invoke(rig: Rig, event: dict[str, Any]) -> dict[str, Any]:
