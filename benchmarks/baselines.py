@@ -64,17 +64,30 @@ def vips(data: bytes) -> list[bytes]:
     """libvips as its own docs write a thumbnailer: one shrink-on-load decode to the main size, sRGB only when
     the source carries a profile (libvips otherwise assumes sRGB, as this pipeline does), flatten, then the
     thumbnails from that main image in memory."""
+    main = vips_main(data)
+    return [vips_encode_main(main), *vips_thumbnails(main)]
+
+
+def vips_main(data: bytes) -> Any:
+    """The decoded, resampled, sRGB, flattened main image in memory (one streamed libvips pass)."""
     pyvips = _pyvips()
     icc = {"export_profile": "srgb"} if _has_icc(pyvips.Image.new_from_buffer(data, "")) else {}
     main = pyvips.Image.thumbnail_buffer(data, CONFIG.max_width, height=TALL, size="down", **icc)
     if main.hasalpha():
         main = main.flatten(background=[255, 255, 255])
-    main = main.copy_memory()
-    outputs = [main.jpegsave_buffer(Q=QUALITY, optimize_coding=True, interlace=True, keep="none")]
+    return main.copy_memory()
+
+
+def vips_encode_main(main: Any) -> bytes:
+    return bytes(main.jpegsave_buffer(Q=QUALITY, optimize_coding=True, interlace=True, keep="none"))
+
+
+def vips_thumbnails(main: Any) -> list[bytes]:
+    outputs = []
     for spec in CONFIG.thumbnails:
         crop = "centre" if spec.fit == "crop" else "none"
         thumbnail = main.thumbnail_image(spec.width, height=spec.height, size="down", crop=crop)
-        outputs.append(thumbnail.jpegsave_buffer(Q=QUALITY, optimize_coding=True, keep="none"))
+        outputs.append(bytes(thumbnail.jpegsave_buffer(Q=QUALITY, optimize_coding=True, keep="none")))
     return outputs
 
 

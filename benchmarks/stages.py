@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-from benchmarks.baselines import CONFIG, QUALITY, TALL, _has_icc, _pyvips
+from benchmarks.baselines import CONFIG, vips_encode_main, vips_main, vips_thumbnails
 from image_optimizer import color, crop, decode, encode, pipeline
 from image_optimizer.specs import MAIN
 
@@ -110,22 +110,14 @@ def profile_ours(data: bytes, reps: int) -> dict[str, float]:
 
 def profile_vips(data: bytes, reps: int) -> dict[str, float]:
     """The fair libvips reference (baselines.vips) in its three separable stages."""
-    pyvips = _pyvips()
     runs: list[dict[str, float]] = []
     for _ in range(reps + 1):
         started = time.perf_counter()
-        icc = {"export_profile": "srgb"} if _has_icc(pyvips.Image.new_from_buffer(data, "")) else {}
-        main = pyvips.Image.thumbnail_buffer(data, CONFIG.max_width, height=TALL, size="down", **icc)
-        if main.hasalpha():
-            main = main.flatten(background=[255, 255, 255])
-        main = main.copy_memory()
+        main = vips_main(data)
         decoded = time.perf_counter()
-        main.jpegsave_buffer(Q=QUALITY, optimize_coding=True, interlace=True, keep="none")
+        vips_encode_main(main)
         encoded = time.perf_counter()
-        for spec in CONFIG.thumbnails:
-            crop = "centre" if spec.fit == "crop" else "none"
-            thumbnail = main.thumbnail_image(spec.width, height=spec.height, size="down", crop=crop)
-            thumbnail.jpegsave_buffer(Q=QUALITY, optimize_coding=True, keep="none")
+        vips_thumbnails(main)
         finished = time.perf_counter()
         runs.append(
             {

@@ -128,7 +128,9 @@ class ImageService:
             return Outcome("skipped", ref.bucket, ref.key, "already processed: its renditions are written")
         # Announced before the original goes: a failure here retries the event, so no upload ends unannounced
         # (a retry may announce it twice; consumers key on sourceKey + sourceEtag).
-        self._announce(
+        announce(
+            self.publisher,
+            self.settings,
             "ImageOptimized",
             ref,
             original.etag,
@@ -306,18 +308,6 @@ class ImageService:
                 return True
         raise WriteContention(f"{key}: conditional write lost {WRITE_ATTEMPTS} races")
 
-    def _announce(
-        self,
-        detail_type: str,
-        ref: ObjectRef,
-        etag: str | None,
-        version_id: str | None,
-        size: int,
-        specifics: dict[str, Any],
-    ) -> None:
-        """One completion event on EVENT_BUS_NAME, when set (announce.py)."""
-        announce(self.publisher, self.settings, detail_type, ref, etag, version_id, size, specifics)
-
     @staticmethod
     def _page_detail(result: pipeline.OptimizedImage) -> dict[str, Any]:
         """What a page needs, in the ImageOptimized event: the placeholder (the sizes are in `renditions`)."""
@@ -376,7 +366,9 @@ class ImageService:
             return Outcome("skipped", ref.bucket, ref.key, "original no longer exists (already moved)")
         except ObjectChanged:
             return Outcome("skipped", ref.bucket, ref.key, STALE)
-        self._announce(
+        announce(
+            self.publisher,
+            self.settings,
             "ImageRejected",
             ref,
             etag,

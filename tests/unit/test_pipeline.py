@@ -369,11 +369,8 @@ def start_of_frame(result: pipeline.OptimizedImage) -> list[list[int]]:
     return [[marker for marker, _ in segments(r.data) if marker in (0xC0, 0xC1, 0xC2)] for r in result.renditions]
 
 
-def test_each_thumbnail_comes_from_the_smallest_finished_picture_that_covers_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Largest first: a `fit` thumbnail larger than the main (a 2x main) from the decoded source, never upscaled
-    from the main; a medium one from the main; the smallest from the medium one, which covers it twice over."""
+def record_resize_sources(monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[int, int]]:
+    """Rendition name -> the size of the picture it is resampled from, filled as the pipeline runs."""
     sources: dict[str, tuple[int, int]] = {}
     real_resize = pipeline.resize
 
@@ -382,6 +379,15 @@ def test_each_thumbnail_comes_from_the_smallest_finished_picture_that_covers_it(
         return real_resize(image, plan, scale, reducing_gap)
 
     monkeypatch.setattr(pipeline, "resize", recording)
+    return sources
+
+
+def test_each_thumbnail_comes_from_the_smallest_finished_picture_that_covers_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Largest first: a `fit` thumbnail larger than the main (a 2x main) from the decoded source, never upscaled
+    from the main; a medium one from the main; the smallest from the medium one, which covers it twice over."""
+    sources = record_resize_sources(monkeypatch)
     thumbnails = (
         ThumbnailSpec("tiny", 100, 100, "fit"),
         ThumbnailSpec("large", 1500, 1500, "fit"),
@@ -403,14 +409,7 @@ def test_each_thumbnail_comes_from_the_smallest_finished_picture_that_covers_it(
 def test_a_crop_thumbnail_is_never_the_source_of_another(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only pictures of the whole image serve smaller thumbnails: a 400x400 crop would leave a later 100 px `fit`
     thumbnail with a square piece of a 3:2 picture."""
-    sources: dict[str, tuple[int, int]] = {}
-    real_resize = pipeline.resize
-
-    def recording(image: Image.Image, plan: Any, scale: Any, reducing_gap: float | None = None) -> Image.Image:
-        sources[plan.name] = image.size
-        return real_resize(image, plan, scale, reducing_gap)
-
-    monkeypatch.setattr(pipeline, "resize", recording)
+    sources = record_resize_sources(monkeypatch)
     thumbnails = (ThumbnailSpec("square", 400, 400, "crop"), ThumbnailSpec("tiny", 100, 100, "fit"))
     source = gradient(3000, 2000)
     result = optimize(jpeg_bytes(source, quality=95), PipelineConfig(thumbnails=thumbnails))
