@@ -27,7 +27,7 @@ from typing import Any
 
 from PIL import Image, ImageOps
 
-from image_optimizer import decode
+from image_optimizer.imaging import decode
 from image_optimizer.specs import PipelineConfig, parse_thumbnails
 
 # The default settings with the centre crop: libvips and the seed crop the centre, and each thumbnail is scored
@@ -116,7 +116,7 @@ def floor(data: bytes) -> list[bytes]:
 def _draft_as_floor(image: Image.Image) -> tuple[int, int]:
     """A JPEG: the smallest DCT scale that covers the main, chosen as the pipeline chooses (3/8 included), with
     no gap; returns the scale as pipeline.draft() does."""
-    from image_optimizer.pipeline import draft
+    from image_optimizer.imaging.pipeline import draft
 
     if image.format not in ("JPEG", "MPO"):
         return 1, 1
@@ -127,10 +127,10 @@ def _draft_as_floor(image: Image.Image) -> tuple[int, int]:
 
 
 def least(data: bytes) -> list[bytes]:
-    from image_optimizer import color
-    from image_optimizer.encode import pillow_jpeg
-    from image_optimizer.layout import lay_out, needed_scale
-    from image_optimizer.pipeline import Serial, render_all, shrink, working_scale
+    from image_optimizer.imaging import color
+    from image_optimizer.imaging.encode import pillow_jpeg
+    from image_optimizer.imaging.layout import lay_out, needed_scale
+    from image_optimizer.imaging.pipeline import Serial, render_all, shrink, working_scale
 
     def flattened(picture: Image.Image) -> Image.Image:  # a photo has no alpha: no work
         return color.flatten(picture, CONFIG.background, grayscale=False)
@@ -153,7 +153,7 @@ def _ours(config: PipelineConfig) -> Callable[[bytes], list[bytes]]:
     """This pipeline with `config`."""
 
     def run(data: bytes) -> list[bytes]:
-        from image_optimizer.pipeline import optimize
+        from image_optimizer.imaging.pipeline import optimize
 
         return [rendition.data for rendition in optimize(data, config).renditions]
 

@@ -28,8 +28,8 @@ from benchmarks.chart import svg
 from benchmarks.quality import ScoreCache, score_all
 from benchmarks.report import print_end_to_end, print_table
 from benchmarks.timing import time_variants, usable_variants
-from image_optimizer import decode
-from image_optimizer.local import IMAGE_SUFFIXES
+from image_optimizer.imaging import decode
+from image_optimizer.local.run import IMAGE_SUFFIXES
 from image_optimizer.settings import LAMBDA_MB_PER_VCPU
 
 ROOT = Path(__file__).resolve().parents[1]

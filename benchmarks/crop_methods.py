@@ -8,8 +8,8 @@ from typing import Any
 
 from PIL import Image
 
-from image_optimizer import crop
-from image_optimizer.layout import crop_plan
+from image_optimizer.imaging import crop
+from image_optimizer.imaging.layout import crop_plan
 
 Window = tuple[int, int, int, int]
 Method = Callable[[Image.Image, int, int], Window]

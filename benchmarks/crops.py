@@ -1,4 +1,4 @@
-"""Where a crop thumbnail's window goes: centre, libvips attention and entropy, and ours (image_optimizer.crop),
+"""Where a crop thumbnail's window goes: centre, libvips attention and entropy, and ours (image_optimizer.imaging.crop),
 on hand-labelled corpus photos (benchmarks/crop_labels.tsv says how they were labelled) and off-centre crops of
 them with known boxes. `python -m benchmarks.crops` (also the end of `make bench`).
 
@@ -24,8 +24,8 @@ from typing import Any
 from PIL import Image, ImageOps
 
 from benchmarks.crop_methods import centre_window, faces_then_ours, has_opencv, vips_method, vips_timing
-from image_optimizer import crop
-from image_optimizer.layout import crop_plan
+from image_optimizer.imaging import crop
+from image_optimizer.imaging.layout import crop_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("CORPUS_DIR", ROOT.parent / "shared" / "corpus"))

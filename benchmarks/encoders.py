@@ -19,8 +19,8 @@ from typing import Any
 
 from benchmarks.baselines import CONFIG, QUALITY, SHAPES, seed
 from benchmarks.quality import ScoreCache, score_all
-from image_optimizer import pipeline
-from image_optimizer.encode import MAIN_JPEG, THUMBNAIL_JPEG
+from image_optimizer.imaging import pipeline
+from image_optimizer.imaging.encode import MAIN_JPEG, THUMBNAIL_JPEG
 
 
 def _jpegs(config_changes: dict[str, Any], *, subsampled: bool = True) -> Callable[[pipeline.Rendered], list[bytes]]:

@@ -18,13 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from image_optimizer import pipeline
-from image_optimizer.local import embedded_s3, point_sdk_at
-from image_optimizer.objects import ObjectRef
-from image_optimizer.service import MAX_PARALLEL_WRITES, ImageService
+from image_optimizer.aws.objects import ObjectRef
+from image_optimizer.aws.renditions import MAX_PARALLEL_WRITES
+from image_optimizer.aws.service import ImageService
+from image_optimizer.aws.storage import S3Storage, make_s3_client
+from image_optimizer.imaging import pipeline
+from image_optimizer.local.run import embedded_s3, point_sdk_at
 from image_optimizer.settings import Settings, load_settings
 from image_optimizer.specs import PipelineConfig
-from image_optimizer.storage import S3Storage, make_s3_client
 
 ROUND_TRIP_MS = 20  # a small S3 request from Lambda in the same region takes about 10-30 ms
 BUCKET = "bench-end-to-end"

@@ -13,8 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from benchmarks.quality import score
-from image_optimizer.pipeline import optimize
-from image_optimizer.rerender import no_larger
+from image_optimizer.aws.rerender import no_larger
+from image_optimizer.imaging.pipeline import optimize
 from image_optimizer.specs import PipelineConfig, parse_thumbnails
 from tests.conftest import corpus_dir
 

@@ -19,7 +19,7 @@ from typing import Any
 from unittest import mock
 
 from benchmarks.baselines import CONFIG, vips_encode_main, vips_main, vips_thumbnails
-from image_optimizer import color, crop, decode, encode, pipeline
+from image_optimizer.imaging import color, crop, decode, encode, pipeline
 from image_optimizer.specs import MAIN
 
 OURS_STAGES = (

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from image_optimizer.decode import SNIFF_BYTES, sniff_format
 from image_optimizer.errors import ImageRejected
+from image_optimizer.imaging.decode import SNIFF_BYTES, sniff_format
 
 ROOT = Path(__file__).resolve().parents[1]
 FORMATS = ("jpeg", "png", "gif", "webp", "tiff", "bmp", "heif", "avif")

@@ -20,8 +20,8 @@ import atheris
 with atheris.instrument_imports(include=["PIL", "image_optimizer", "pillow_heif"]):
     from PIL import Image
 
-    from image_optimizer import decode, pipeline
     from image_optimizer.errors import ImageRejected
+    from image_optimizer.imaging import decode, pipeline
     from image_optimizer.specs import PipelineConfig
 
     # Pillow imports its format plugins, where the parsing is, on first use: imported here, they are instrumented.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from image_optimizer.download import Download
-from image_optimizer.storage import BODY_READ_ERRORS
+from image_optimizer.aws.download import Download
+from image_optimizer.aws.storage import BODY_READ_ERRORS
 
 
 class Body:

@@ -7,8 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import rerender_cli
 from .errors import SettingsError
+from .local import rerender
 from .settings import load_settings
 from .specs import rendition_name, rendition_names
 
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     invoke = commands.add_parser("invoke-local", help="run the handler in-process on an event file (no Docker)")
     invoke.add_argument("event", type=Path, metavar="EVENT")
     invoke.add_argument("--image", type=Path, help="file uploaded under the event's key (default: first sample)")
-    rerender_cli.add_parser(commands)
+    rerender.add_parser(commands)
     return parser
 
 
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return USAGE_ERROR
     if args.command == "optimize":
-        from .cli import run_optimize
+        from .local.optimize import run_optimize
 
         missing = [str(path) for path in args.inputs if not path.is_file()]
         if missing:
@@ -71,11 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         return run_optimize(args.inputs, args.out, as_json=args.json, config=settings.pipeline)
 
     if args.command == "rerender":
-        return rerender_cli.run(args, settings)
-    from . import local
+        return rerender.run(args, settings)
+    from .local import run
 
     if args.command == "run":
-        return local.run(
+        return run.run(
             args.images,
             watch=args.watch,
             endpoint_url=args.endpoint_url,
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             port=args.port,
             out=args.out,
         )
-    from .local_invoke import invoke_local
+    from .local.invoke import invoke_local
 
     return invoke_local(args.event, image=args.image)
 

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import events, poison
-from .deadline import OutOfTime, StoppedEarly
+from .aws import events, poison
+from .aws.deadline import OutOfTime, StoppedEarly
+from .aws.objects import ObjectRef
+from .aws.observability import logger, metrics, traced_handler
 from .handler import get_service, record_outcome
-from .objects import ObjectRef
-from .observability import logger, metrics, traced_handler
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch import BatchProcessor

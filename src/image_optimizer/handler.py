@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from . import deadline, events, poison
+from .aws import deadline, events, poison
+from .aws.objects import ObjectRef, Outcome
+from .aws.observability import logger, metrics, traced_handler
+from .aws.service import ImageService
+from .aws.storage import EventPublisher, S3Storage, make_s3_client
 from .errors import FailedEveryAttempt
-from .objects import ObjectRef, Outcome
-from .observability import logger, metrics, traced_handler
-from .service import ImageService
 from .settings import get_settings
-from .storage import EventPublisher, S3Storage, make_s3_client
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.batch import BatchProcessor
@@ -55,7 +55,7 @@ def handle_ref(ref: ObjectRef, quarantine: bool = False, *, rerender: bool = Fal
         if quarantine:
             outcome = poison.quarantine(get_service(), ref)
         elif rerender:
-            from .rerender import Rerenderer
+            from .aws.rerender import Rerenderer
 
             outcome = Rerenderer(get_service(), ref.bucket).task(ref)
         else:

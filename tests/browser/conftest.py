@@ -20,7 +20,7 @@ import boto3
 import pytest
 
 from image_optimizer import handler
-from image_optimizer.local import s3_event
+from image_optimizer.local.run import s3_event
 from tests.conftest import ROOT, FakeContext
 
 CHROMIUM = Path("/usr/bin/chromium")

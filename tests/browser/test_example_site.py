@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from image_optimizer import handler, thumbhash
+from image_optimizer import handler
+from image_optimizer.imaging import thumbhash
 from image_optimizer.specs import parse_thumbnails
 from tests.conftest import SAMPLES_DIR
 

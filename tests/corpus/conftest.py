@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from image_optimizer.pipeline import OptimizedImage, optimize
+from image_optimizer.imaging.pipeline import OptimizedImage, optimize
 from image_optimizer.specs import PipelineConfig
 from tests.conftest import corpus_dir
 

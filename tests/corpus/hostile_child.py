@@ -12,7 +12,7 @@ limit_mb = int(sys.argv[2])
 resource.setrlimit(resource.RLIMIT_AS, (limit_mb * 1024 * 1024, limit_mb * 1024 * 1024))
 
 from image_optimizer.errors import ImageRejected  # noqa: E402
-from image_optimizer.pipeline import optimize  # noqa: E402
+from image_optimizer.imaging.pipeline import optimize  # noqa: E402
 
 started = time.perf_counter()
 try:

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from image_optimizer import handler
-from image_optimizer.local import embedded_s3, s3_event
+from image_optimizer.local.run import embedded_s3, s3_event
 from tests.conftest import FakeContext
 
 STORAGE = "image_optimizer.contrib.django.IncomingImageStorage"

@@ -13,8 +13,9 @@ import pytest
 from django.template import Context, Template
 from PIL import Image
 
-from image_optimizer import handler, thumbhash
+from image_optimizer import handler
 from image_optimizer.contrib.django import image_info
+from image_optimizer.imaging import thumbhash
 from image_optimizer.specs import parse_thumbnails
 from tests.conftest import gradient, png_bytes
 from tests.django.conftest import key_of

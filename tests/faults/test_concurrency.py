@@ -25,8 +25,8 @@ import botocore.endpoint
 import pytest
 
 from image_optimizer import handler
-from image_optimizer.service import ImageService
-from image_optimizer.storage import S3Storage, make_s3_client
+from image_optimizer.aws.service import ImageService
+from image_optimizer.aws.storage import S3Storage, make_s3_client
 from tests.conftest import BUCKET, gradient, jpeg_bytes, png_bytes
 from tests.faults.harness import (
     SUFFIXES,

@@ -131,7 +131,7 @@ def make_upload(s3: Any, case_id: str, path: str) -> Upload:
 def test_retry_configuration_is_what_the_matrix_assumes() -> None:
     """storage.RETRY_CONFIG says standard mode, max_attempts=5 (retries); botocore rewrites that dict in place to
     total_max_attempts=6 once a client is built, so accept either spelling of the same 6 attempts."""
-    from image_optimizer.storage import RETRY_CONFIG
+    from image_optimizer.aws.storage import RETRY_CONFIG
 
     retries = dict(getattr(RETRY_CONFIG, "retries"))  # noqa: B009 - Config attributes are untyped
     assert retries.get("mode") == "standard"

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from image_optimizer import handler
-from image_optimizer.local import embedded_s3
+from image_optimizer.local.run import embedded_s3
 from tests.conftest import BUCKET, FakeContext, corpus_dir, gradient, jpeg_bytes, png_bytes
 from tests.faults.harness import Upload, bucket_audit, next_sequencer, s3_event
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from image_optimizer import jpegli
+from image_optimizer.imaging import jpegli
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -80,14 +80,16 @@ def test_build_artifacts(builds, arch):
     layer = build / LAYER_ID / "python"
     assert (fn / "image_optimizer" / "handler.py").is_file()
     assert (build / "DeadLetterFunction" / "image_optimizer" / "dead_letters.py").is_file()  # Trigger=S3 consumer
-    assert (fn / "image_optimizer" / "profiles" / "FOGRA39L_coated.icc").is_file()  # default CMYK profile ships
+    assert (
+        fn / "image_optimizer" / "imaging" / "profiles" / "FOGRA39L_coated.icc"
+    ).is_file()  # default CMYK profile ships
     assert (fn / "aws_lambda_powertools").is_dir()
     assert not list(fn.rglob("__pycache__")), "artifacts should not carry bytecode"
     assert (layer / "PIL").is_dir()
     assert (layer / "pillow_heif").is_dir()
-    # the JPEG encoder (image_optimizer.jpegli)
+    # the JPEG encoder (image_optimizer.imaging.jpegli)
     (encoder,) = layer.glob(f"pyjpegli.cpython-312-{TRIPLET[arch]}.so")
-    # every function image_optimizer.jpegli calls is named in the library's dynamic string table (nothing else
+    # every function image_optimizer.imaging.jpegli calls is named in the library's dynamic string table (nothing else
     # in it refers to jpegli_* names): a missing one would mean Pillow silently encodes on this architecture
     names = encoder.read_bytes()
     assert [name for name in jpegli._SIGNATURES if name.encode() + b"\0" not in names] == []
@@ -149,12 +151,12 @@ def test_import_built_artifacts_with_python312(builds):
         "assert callable(image_optimizer.handler.lambda_handler)\n"
         "import pyjpegli\n"
         "assert pyjpegli.__file__.startswith(sys.argv[1]), pyjpegli.__file__\n"
-        "from image_optimizer import encode\n"
+        "from image_optimizer.imaging import encode\n"
         "assert encode.jpeg_encoder('auto') == 'jpegli', 'the layer falls back to Pillow'\n"
         "image = PIL.Image.linear_gradient('L').convert('RGB')\n"
         "data, quality = encode.encode_jpeg(image, quality=None, target=85, encoder='auto')\n"
         "assert b'\\xff\\xc2' in data[:1000] and PIL.Image.open(__import__('io').BytesIO(data)).size == (256, 256)\n"
-        "from image_optimizer import renderer\n"  # the fingerprint's digest reads the shipped rendering code
+        "from image_optimizer.aws import renderer\n"  # the fingerprint's digest reads the shipped rendering code
         "assert all(p.is_file() and str(p).startswith(sys.argv[2]) for p in renderer.rendering_files())\n"
         "assert ' code ' in renderer.identity(image_optimizer.handler.get_settings().pipeline)\n"
         "print(PIL.__version__, pillow_heif.__version__, quality)\n"

@@ -10,10 +10,11 @@ from unittest import mock
 import pytest
 from botocore.exceptions import ClientError
 
-from image_optimizer import archive, handler
-from image_optimizer.provenance import Source
+from image_optimizer import handler
+from image_optimizer.aws import archive
+from image_optimizer.aws.provenance import Source
+from image_optimizer.aws.storage import S3Storage
 from image_optimizer.settings import load_settings
-from image_optimizer.storage import S3Storage
 from tests.conftest import BUCKET, gradient, jpeg_bytes, keys, png_bytes
 from tests.integration.test_handler import put, s3_event
 

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from image_optimizer import handler
-from image_optimizer.service import ImageService
-from image_optimizer.storage import EventPublisher
+from image_optimizer.aws.service import ImageService
+from image_optimizer.aws.storage import EventPublisher
 from tests.conftest import BUCKET, gradient, jpeg_bytes, keys, png_bytes
 from tests.integration.test_handler import put, s3_event
 

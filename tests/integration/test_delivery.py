@@ -10,9 +10,10 @@ from unittest import mock
 
 import pytest
 
-from image_optimizer import handler, renderer
-from image_optimizer.objects import ObjectRef
-from image_optimizer.service import ImageService
+from image_optimizer import handler
+from image_optimizer.aws import renderer
+from image_optimizer.aws.objects import ObjectRef
+from image_optimizer.aws.service import ImageService
 from tests.conftest import BUCKET, gradient, jpeg_bytes, keys, png_bytes
 from tests.integration.test_handler import put, s3_event
 
@@ -251,7 +252,7 @@ def test_a_retry_after_a_deploy_that_changed_the_rendering_code_rewrites_every_r
     assert all(now[key] != first[key] for key in first)
     service = handler.get_service()  # each carries the new code's fingerprint for its own rendition
     names = {"media/part.jpg": "main", "media/part_thumb.jpg": "thumb", "media/part_small.jpg": "small"}
-    assert now == {key: service.fingerprint(name, "jpeg") for key, name in names.items()}
+    assert now == {key: service.renditions.fingerprint(name, "jpeg") for key, name in names.items()}
     assert keys(s3, "incoming/") == []
 
 

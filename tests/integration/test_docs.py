@@ -133,18 +133,10 @@ def test_readme_links_resolve() -> None:
 
 def test_make_docs_serves_the_site_on_localhost() -> None:
     """`make docs` as written: the configuration tables regenerated (unchanged here), the site on 127.0.0.1:8001."""
-    from tests.integration.test_readme import poll, stop_group
+    from tests.integration.test_readme import poll, start_group, stop_group
 
     before = docs_settings.PAGE.read_text()
-    server = subprocess.Popen(
-        "make docs",
-        shell=True,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
-    )
+    server = start_group("make docs", stdout=subprocess.DEVNULL, env={"NO_MKDOCS_2_WARNING": "1"})
     try:
         page = poll(
             lambda: requests.get("http://127.0.0.1:8001/configuration/", timeout=5),

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from image_optimizer.objects import ObjectRef
-from image_optimizer.service import ImageService
+from image_optimizer.aws.objects import ObjectRef
+from image_optimizer.aws.service import ImageService
+from image_optimizer.aws.storage import EventPublisher, S3Storage
 from image_optimizer.settings import load_settings
-from image_optimizer.storage import EventPublisher, S3Storage
 from tests.conftest import BUCKET, png_bytes
 from tests.unit.test_crop import scene
 

@@ -74,7 +74,7 @@ EXPECTED_OUTPUTS = {
 
 @pytest.mark.parametrize("path", EVENT_FILES, ids=lambda path: path.name)
 def test_every_sample_event_is_handled(path: Path, s3: Any, context: Any) -> None:
-    from image_optimizer.local_invoke import stage_event
+    from image_optimizer.local.invoke import stage_event
 
     # Given the event file with a real image under each key it names
     event = json.loads(path.read_text())
@@ -239,7 +239,7 @@ def test_a_retry_rewrites_what_another_encoder_wrote(s3: Any, context: Any, monk
     the retry, with jpegli, rewrites every rendition instead of keeping the fallback's next to its own."""
     from botocore.exceptions import ClientError
 
-    from image_optimizer import jpegli
+    from image_optimizer.imaging import jpegli
 
     event = put(s3, "incoming/enc.png", png_bytes(gradient(800, 600)))
     monkeypatch.setitem(sys.modules, "pyjpegli", None)
@@ -261,7 +261,7 @@ def test_a_retry_rewrites_what_another_encoder_wrote(s3: Any, context: Any, monk
     assert all(rewritten[key] != fallback[key] for key in fallback)
     service = handler.get_service()  # each rendition carries the fingerprint of what shapes it, as jpegli made it
     names = {"media/enc.jpg": "main", "media/enc_thumb.jpg": "thumb", "media/enc_small.jpg": "small"}
-    assert rewritten == {key: service.fingerprint(name, "jpeg") for key, name in names.items()}
+    assert rewritten == {key: service.renditions.fingerprint(name, "jpeg") for key, name in names.items()}
 
 
 def test_duplicate_event_after_success_is_a_quiet_no_op(s3: Any, context: Any) -> None:
@@ -282,7 +282,7 @@ def test_stale_event_does_not_touch_a_newer_upload(s3: Any, context: Any) -> Non
 
 
 def test_client_honours_the_endpoint_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    from image_optimizer.storage import make_s3_client
+    from image_optimizer.aws.storage import make_s3_client
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
     assert make_s3_client().meta.endpoint_url == "http://127.0.0.1:9"

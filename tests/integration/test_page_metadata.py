@@ -12,7 +12,8 @@ from unittest import mock
 
 from PIL import Image
 
-from image_optimizer import handler, placeholder, thumbhash
+from image_optimizer import handler
+from image_optimizer.imaging import placeholder, thumbhash
 from image_optimizer.specs import parse_extra_formats
 from tests.conftest import BUCKET, gradient, jpeg_bytes, keys
 from tests.integration.test_completion_events import subscriber  # noqa: F401 - the fixture

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import requests
@@ -166,16 +167,7 @@ def s3_client(endpoint: str):  # type: ignore[no-untyped-def]
 @contextlib.contextmanager
 def watching() -> Iterator[str]:
     """`make run ARGS=--watch` as written; yields what it printed up to and including the Django environment."""
-    process = subprocess.Popen(
-        "make -s run ARGS=--watch",
-        shell=True,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    process = start_group("make -s run ARGS=--watch", stdout=subprocess.PIPE, env={"PYTHONUNBUFFERED": "1"})
     try:
         assert process.stdout is not None
         output = []
@@ -186,6 +178,21 @@ def watching() -> Iterator[str]:
         yield "".join(output)
     finally:
         stop_group(process)
+
+
+def start_group(command: str | list[str], *, stdout: Any, env: dict[str, str]) -> subprocess.Popen[str]:
+    """A command (a string runs in the shell) started in the project, in a process group of its own, so
+    stop_group ends it and everything it started; stderr goes with stdout; `env` is added to ours."""
+    return subprocess.Popen(
+        command,
+        shell=isinstance(command, str),
+        cwd=ROOT,
+        stdout=stdout,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, **env},
+    )
 
 
 def stop_group(process: subprocess.Popen[str]) -> None:
@@ -238,14 +245,8 @@ def test_django_walkthrough_as_written(tmp_path: Path) -> None:
             if line.startswith("export "):
                 assert f"  {line}\n" in printed, f"make run ARGS=--watch does not print {line!r}:\n{printed}"
         log = (tmp_path / "site.log").open("w")
-        site = subprocess.Popen(
-            ["bash", "-euc", block],
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, "DJANGO_DB_PATH": str(tmp_path / "db.sqlite3"), "PYTHONUNBUFFERED": "1"},
-        )
+        site_env = {"DJANGO_DB_PATH": str(tmp_path / "db.sqlite3"), "PYTHONUNBUFFERED": "1"}
+        site = start_group(["bash", "-euc", block], stdout=log, env=site_env)
         try:
             browser = requests.Session()
             page = poll(lambda: browser.get(SITE, timeout=5), lambda response: response.status_code == 200)

@@ -15,8 +15,8 @@ import pytest
 
 from image_optimizer import handler
 from image_optimizer.__main__ import main
+from image_optimizer.aws.storage import S3Storage
 from image_optimizer.settings import load_settings
-from image_optimizer.storage import S3Storage
 from tests.conftest import BUCKET, ROOT, gradient, jpeg_bytes, keys, png_bytes
 from tests.integration.test_handler import put
 

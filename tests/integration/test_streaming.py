@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from image_optimizer import decode, handler
-from image_optimizer.download import Download, ReadFailed
-from image_optimizer.pipeline import optimize
+from image_optimizer import handler
+from image_optimizer.aws.download import Download, ReadFailed
+from image_optimizer.imaging import decode
+from image_optimizer.imaging.pipeline import optimize
 from tests.bodies import download_of
 from tests.conftest import SAMPLES_DIR, jpeg_bytes, png_bytes
 from tests.integration.test_handler import put

@@ -14,7 +14,7 @@ import signal
 import sys
 from pathlib import Path
 
-from image_optimizer import decode
+from image_optimizer.imaging import decode
 
 _load = decode.load
 DEATH = sys.argv[3]

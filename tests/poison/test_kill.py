@@ -20,7 +20,7 @@ import boto3
 import pytest
 from PIL import PngImagePlugin
 
-from image_optimizer.poison import REASON
+from image_optimizer.aws.poison import REASON
 from tests.conftest import BUCKET, ROOT, gradient, keys, png_bytes
 from tests.integration.test_handler import s3_event
 from tests.integration.test_local import moto_server_process

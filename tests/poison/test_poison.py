@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
-from image_optimizer import deadline, decode, handler
+from image_optimizer import handler
+from image_optimizer.aws import deadline
+from image_optimizer.aws.poison import REASON, delivery_order
 from image_optimizer.dead_letters import lambda_handler as dead_letter_handler
 from image_optimizer.errors import SettingsError
-from image_optimizer.poison import REASON, delivery_order
+from image_optimizer.imaging import decode
 from image_optimizer.settings import load_settings
 from tests.conftest import BUCKET, gradient, keys, png_bytes
 from tests.integration.test_handler import put, s3_event

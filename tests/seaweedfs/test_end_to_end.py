@@ -1,7 +1,7 @@
 """The real handler and the real conditional requests against a real S3 implementation: SeaweedFS (`weed mini`).
 
 Part 1 probes, with boto3 directly, every conditional request the service relies on (storage.py) and records what
-this SeaweedFS does. Part 2 runs `handler.lambda_handler` on S3-shaped events (image_optimizer.local.s3_event) for
+this SeaweedFS does. Part 2 runs `handler.lambda_handler` on S3-shaped events (image_optimizer.local.run.s3_event) for
 uploads to SeaweedFS. Part 3 runs `python -m image_optimizer run --endpoint-url` against it as a subprocess.
 Differences from moto and AWS are summarised in docs/s3-differences.md.
 """
@@ -21,8 +21,8 @@ from botocore.exceptions import ClientError, ParamValidationError
 from PIL import Image
 
 from image_optimizer import handler
-from image_optimizer.local import s3_event
-from image_optimizer.provenance import metadata_value
+from image_optimizer.aws.provenance import metadata_value
+from image_optimizer.local.run import s3_event
 from image_optimizer.specs import output_key
 from tests.conftest import SAMPLES_DIR, FakeContext, gradient, jpeg_bytes, png_bytes, run_module
 from tests.seaweedfs.conftest import SeaweedS3
@@ -534,7 +534,10 @@ def test_archive_then_rerender_a_new_size_and_prune(
     assert archived["StorageClass"] == "GLACIER_IR"
     assert archived["Metadata"]["source-etag"] == event["Records"][0]["s3"]["object"]["eTag"]
     before = stamps(s3, bucket)
-    written_by = (handler.get_service().code_identity, archived["Metadata"])  # shown if the check below fails
+    written_by = (
+        handler.get_service().renditions.code_identity,
+        archived["Metadata"],
+    )  # shown if the check below fails
 
     from image_optimizer.settings import SETTINGS
 
@@ -574,8 +577,8 @@ def test_a_stale_copy_racing_a_newer_one_is_refused_by_the_condition(
     SeaweedFS refuses it; A looks again, finds B's copy and stops. (moto ignores the condition: A would overwrite
     B's copy there.)"""
     bucket = versioned_bucket
+    from image_optimizer.aws.storage import ObjectChanged, S3Storage
     from image_optimizer.settings import load_settings
-    from image_optimizer.storage import ObjectChanged, S3Storage
 
     monkeypatch.setattr(handler, "settings", load_settings({"ARCHIVE_PREFIX": "originals/"}))
     old, new = png_bytes(gradient(400, 300)), png_bytes(gradient(640, 480))

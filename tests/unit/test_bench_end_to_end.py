@@ -3,7 +3,7 @@
 from typing import Any
 
 from benchmarks import end_to_end
-from image_optimizer.objects import ObjectRef, Outcome
+from image_optimizer.aws.objects import ObjectRef, Outcome
 
 
 def test_every_upload_of_every_phase_has_a_key_of_its_own() -> None:

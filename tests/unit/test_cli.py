@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from image_optimizer.pipeline import optimize
+from image_optimizer.imaging.pipeline import optimize
 from tests.conftest import gradient, jpeg_bytes, png_bytes, run_module
 
 cli = run_module

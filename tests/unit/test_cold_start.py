@@ -37,9 +37,9 @@ def test_they_load_when_needed(tmp_path: Path) -> None:
     pillow_heif.from_pillow(Image.new("RGB", (64, 48), (200, 10, 10))).save(heic, quality=90)
     code = (
         "import pathlib\n"
-        "from image_optimizer.pipeline import optimize\n"
+        "from image_optimizer.imaging.pipeline import optimize\n"
         f"assert optimize(pathlib.Path({str(heic)!r}).read_bytes()).main.width == 64\n"
-        "from image_optimizer.observability import get_tracer; get_tracer()\n"
+        "from image_optimizer.aws.observability import get_tracer; get_tracer()\n"
     )
     loaded = loaded_after(code)
     assert loaded["pillow_heif"] and loaded["aws_xray_sdk"]
@@ -49,7 +49,7 @@ def test_carrying_the_trace_to_a_writer_thread_changes_nothing_when_nothing_is_t
     """Without the handler's tracer (benchmarks/end_to_end.py, any other embedding) the X-Ray SDK stays unloaded;
     with tracing disabled, as outside Lambda, the function is left as it is too."""
     code = (
-        "from image_optimizer.observability import get_tracer, in_this_trace\n"
+        "from image_optimizer.aws.observability import get_tracer, in_this_trace\n"
         "def write() -> None: ...\n"
         "assert in_this_trace(write) is write and 'aws_xray_sdk' not in sys.modules\n"
         "import os; os.environ['POWERTOOLS_TRACE_DISABLED'] = 'true'\n"

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from image_optimizer.errors import CorruptImage, ImageTooLarge, TruncatedImage
-from image_optimizer.pipeline import optimize
+from image_optimizer.imaging.pipeline import optimize
 from image_optimizer.specs import PipelineConfig
 from tests.colour import mean_delta_e
 from tests.conftest import FIXTURES_DIR, ROOT, png_bytes
@@ -147,7 +147,7 @@ WIDE_MODES = [("I;16", "<u2"), ("I;16B", ">u2"), ("I", "<i4"), ("F", "<f4")]
 def test_wide_modes_scale_to_8_bits_band_by_band_like_the_whole_image(
     mode: str, dtype: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from image_optimizer import color
+    from image_optimizer.imaging import color
 
     monkeypatch.setattr(color, "WIDE_MODE_BAND_PIXELS", 61 * 100)  # bands of 100 rows
     height = 2 * 100 + 37  # a partial last band
@@ -166,7 +166,7 @@ def test_wide_modes_scale_to_8_bits_band_by_band_like_the_whole_image(
 
 
 def test_bands_hold_a_bounded_number_of_pixels_whatever_the_shape() -> None:
-    from image_optimizer.color import WIDE_MODE_BAND_PIXELS, band_rows
+    from image_optimizer.imaging.color import WIDE_MODE_BAND_PIXELS, band_rows
 
     assert band_rows(1) == WIDE_MODE_BAND_PIXELS  # a 1-px strip in one band per 4 MP, not per 256 rows
     assert band_rows(10_000) * 10_000 <= WIDE_MODE_BAND_PIXELS and band_rows(10**8) == 1
@@ -176,7 +176,7 @@ def test_a_wide_image_is_converted_within_its_own_size_plus_the_8_bit_result() -
     """Memory, not time: a 16-bit gray image converted whole took 10 bytes a pixel at the peak (a 100 MP PNG at
     MAX_FULL_DECODE_PIXELS: 1 GB, past the default function's memory); band by band, the source's 2 + 1."""
     code = (
-        "import resource, numpy as np; from PIL import Image; from image_optimizer.color import to_8bit\n"
+        "import resource, numpy as np; from PIL import Image; from image_optimizer.imaging.color import to_8bit\n"
         "image = Image.frombytes('I;16', (4000, 4000), np.arange(16_000_000, dtype='<u2').tobytes())\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "gray = to_8bit(image)\n"

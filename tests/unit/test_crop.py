@@ -7,8 +7,8 @@ from dataclasses import replace
 import pytest
 from PIL import Image, ImageDraw
 
-from image_optimizer import crop, pipeline
-from image_optimizer.layout import crop_plan
+from image_optimizer.imaging import crop, pipeline
+from image_optimizer.imaging.layout import crop_plan
 from image_optimizer.specs import PipelineConfig, parse_thumbnails
 from tests.conftest import jpeg_bytes, png_bytes
 

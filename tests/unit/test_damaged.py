@@ -10,9 +10,9 @@ import struct
 import pytest
 from PIL import Image
 
-from image_optimizer.decode import open_image
 from image_optimizer.errors import CorruptImage, ImageRejected
-from image_optimizer.pipeline import optimize
+from image_optimizer.imaging.decode import open_image
+from image_optimizer.imaging.pipeline import optimize
 from image_optimizer.specs import PipelineConfig
 from tests.conftest import gradient
 

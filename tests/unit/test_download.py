@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from image_optimizer.download import Download, ReadFailed
-from image_optimizer.storage import BODY_READ_ERRORS
+from image_optimizer.aws.download import Download, ReadFailed
+from image_optimizer.aws.storage import BODY_READ_ERRORS
 from tests.bodies import Body, download_of
 
 DATA = bytes(range(256)) * 2000  # 512000 bytes

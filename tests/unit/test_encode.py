@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from image_optimizer import encode, jpegli
-from image_optimizer.encode import JpegOptions, choose_quality, encode_extra, encode_jpeg, pillow_jpeg, psnr
+from image_optimizer.imaging import encode, jpegli
+from image_optimizer.imaging.encode import JpegOptions, choose_quality, encode_extra, encode_jpeg, pillow_jpeg, psnr
 from tests.conftest import SAMPLES_DIR, gradient, png_bytes
 from tests.jpeg_markers import metadata_markers, segments
 

@@ -7,7 +7,7 @@ import io
 
 from PIL import Image
 
-from image_optimizer import decode, pipeline
+from image_optimizer.imaging import decode, pipeline
 from image_optimizer.specs import PipelineConfig
 from tests.conftest import FIXTURES_DIR
 

@@ -1,6 +1,15 @@
-"""What may import what (docs/contributing.md): handler -> service -> {pipeline, storage}, never back; the pipeline is
-pure; only storage.py touches boto3; only settings.py reads the environment. Read from every module's imports,
-including the ones inside functions, so a lazy import cannot slip past."""
+"""What may import what (docs/contributing.md), read from every module's imports, including the ones inside
+functions, so a lazy import cannot slip past. The packages are the layers:
+
+    handler, dead_letters, __main__   the entry points (Lambda's two, the command line's)
+    settings, specs, errors           shared: the configuration, the rendition specs and the naming rule, the errors
+    imaging/                          the pure pipeline: bytes in, renditions out
+    aws/                              the function's AWS side: events, the service, storage (the only boto3 user)
+    local/                            the local tools, one module per command
+    contrib/                          the Django integration, running in the site, never in the function
+
+Dependencies point one way: entry points -> aws -> {imaging, shared}; local -> entry points; nothing imports an
+entry point but the local tools; only aws/storage.py touches boto3; only settings.py reads the environment."""
 
 from __future__ import annotations
 
@@ -10,73 +19,62 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 PACKAGE = ROOT / "src" / "image_optimizer"
-
-# The pure imaging pipeline and the plain data it shares with the rest: bytes in, renditions out.
-PURE = {
-    "pipeline",
-    "decode",
-    "layout",
-    "crop",
-    "color",
-    "encode",
-    "jpegli",
-    "placeholder",
-    "thumbhash",
-    "specs",
-    "errors",
-    "objects",
-    "provenance",
-    "download",
-    "deadline",
-}
-AWS_SIDE = {
-    "handler",
-    "dead_letters",
-    "events",
-    "poison",
-    "service",
-    "archive",
-    "announce",
-    "storage",
-    "observability",
-    "renderer",  # which code rendered the bytes, for the provenance fingerprint: reads files, logs a warning
-    "rerender",  # re-rendering an archived upload: the handler's Batch Operations path and the rerender command
-}
-LOCAL_TOOLS = {"__main__", "cli", "local", "local_invoke", "rerender_cli"}
-ANY_ENTRY = {"handler", "dead_letters"} | LOCAL_TOOLS
+ENTRY_POINTS = {"handler", "dead_letters", "__main__"}
+SHARED = {"settings", "specs", "errors"}
+LAYERS = ("imaging", "aws", "local", "contrib")
 AWS_SDK = {"boto3", "botocore", "mypy_boto3_s3"}
 
 
 def modules() -> dict[str, Path]:
-    return {path.stem: path for path in PACKAGE.glob("*.py") if path.stem != "__init__"}
+    """Every module by its dotted name under image_optimizer ("aws.service"); packages by their own name."""
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE).with_suffix("").parts
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
 
 
-def imports(path: Path) -> tuple[set[str], set[str]]:
-    """(this package's modules it imports, the top-level third-party or stdlib packages it imports)."""
-    tree = ast.parse(path.read_text())
+def layer(name: str) -> str:
+    top = name.split(".")[0]
+    return top if top in LAYERS else name
+
+
+def imports(name: str, path: Path) -> tuple[set[str], set[str]]:
+    """(this package's modules `name` imports, as dotted names; the top-level other packages it imports)."""
+    known = modules()
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
     own: set[str] = set()
     others: set[str] = set()
-    for node in ast.walk(tree):
+
+    def add(target: str, names: list[str]) -> None:
+        for alias in names:  # `from .aws import service` names a module; `from .aws.service import X` does not
+            own.add(f"{target}.{alias}".strip(".") if f"{target}.{alias}".strip(".") in known else target)
+
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                top = alias.name.split(".")[0]
-                if top == "image_optimizer":
-                    own.add(alias.name.split(".")[1] if "." in alias.name else "__init__")
+                if alias.name.split(".")[0] == "image_optimizer":
+                    own.add(alias.name.partition(".")[2])
                 else:
-                    others.add(top)
+                    others.add(alias.name.split(".")[0])
         elif isinstance(node, ast.ImportFrom):
+            names = [alias.name for alias in node.names]
             if node.level == 0 and node.module:
-                top = node.module.split(".")[0]
-                if top == "image_optimizer":
-                    own.add(node.module.split(".")[1] if "." in node.module else "__init__")
+                if node.module.split(".")[0] == "image_optimizer":
+                    add(node.module.partition(".")[2], names)
                 else:
-                    others.add(top)
-            elif node.level == 1:
-                if node.module:  # from .storage import X
-                    own.add(node.module.split(".")[0])
-                else:  # from . import events, poison
-                    own.update(alias.name for alias in node.names)
+                    others.add(node.module.split(".")[0])
+            elif node.level:
+                base = package[: len(package) - node.level + 1]
+                add(".".join([*base, *([node.module] if node.module else [])]), names)
+    own.discard("")
     return own, others
+
+
+def graph() -> dict[str, set[str]]:
+    return {name: imports(name, path)[0] for name, path in modules().items()}
 
 
 def reads_environment(path: Path) -> bool:
@@ -98,53 +96,83 @@ def reads_environment(path: Path) -> bool:
 
 
 def test_every_module_has_a_layer() -> None:
-    """A new module is placed in a layer here (and in docs/contributing.md) before it can pass."""
-    assert set(modules()) == PURE | AWS_SIDE | LOCAL_TOOLS | {"settings"}
+    """A new module goes into a layer's package (and docs/contributing.md's map), not beside the entry points."""
+    outside = {name for name in modules() if layer(name) not in {*LAYERS, *ENTRY_POINTS, *SHARED}}
+    assert not outside, f"modules outside every layer: {sorted(outside)}"
+
+
+def test_the_shared_modules_import_only_each_other() -> None:
+    for name in SHARED:
+        assert graph()[name] <= SHARED, f"{name} imports {sorted(graph()[name] - SHARED)}"
 
 
 def test_the_pipeline_is_pure() -> None:
-    for name in PURE:
-        own, others = imports(modules()[name])
-        assert not own - PURE, f"{name} imports {sorted(own - PURE)} from outside the pure pipeline"
+    for name, path in modules().items():
+        if layer(name) != "imaging":
+            continue
+        own, others = imports(name, path)
+        outside = {target for target in own if layer(target) != "imaging"} - SHARED
+        assert not outside, f"{name} imports {sorted(outside)} from outside the pure pipeline"
         assert not others & (AWS_SDK | {"aws_lambda_powertools", "aws_xray_sdk", "django", "storages"}), name
-        assert not reads_environment(modules()[name]), name
+        assert not reads_environment(path), name
 
 
 def test_only_storage_touches_boto3() -> None:
+    """In the function. contrib runs in the Django site, which reaches S3 through django-storages (botocore's
+    errors included); local/run.py stands in for Lambda and starts the embedded S3 server."""
     for name, path in modules().items():
-        if name in {"storage", "local"}:  # local.py: the stand-in for Lambda, it starts the embedded S3 server
+        if name in {"aws.storage", "local.run"} or layer(name) == "contrib":
             continue
-        _, others = imports(path)
-        assert not others & AWS_SDK, f"{name} imports {sorted(others & AWS_SDK)}: only storage.py may"
+        _, others = imports(name, path)
+        assert not others & AWS_SDK, f"{name} imports {sorted(others & AWS_SDK)}: only aws/storage.py may"
 
 
 def test_dependencies_point_one_way() -> None:
-    """handler -> service -> {pipeline, storage}: nothing imports an entry point (the dead-letter consumer and the
-    local tools reuse the handler), the service does not import the handler, storage imports neither."""
-    graph = {name: imports(path)[0] for name, path in modules().items()}
-    for name, own in graph.items():
-        entries = own & ANY_ENTRY
-        if name == "dead_letters":
-            entries -= {"handler"}  # it is the handler of the dead-letter queue, sharing the function's wiring
-        if name in LOCAL_TOOLS:
-            entries -= LOCAL_TOOLS | {"handler"}
-        assert not entries, f"{name} imports the entry point(s) {sorted(entries)}"
-    assert not graph["service"] & {"handler", "events", "poison"}
-    assert not graph["storage"] & (AWS_SIDE | LOCAL_TOOLS | {"pipeline", "settings"}) - {"storage"}
-    for name in AWS_SIDE | PURE | {"settings"}:
-        assert "contrib" not in graph[name], f"{name} imports contrib: the function never does"
+    """entry points -> aws -> {imaging, shared}; the local tools drive the entry points; contrib uses imaging and
+    the shared modules only. Inside aws: the service never imports the event side, storage imports nothing of it."""
+    allowed = {
+        "imaging": {"imaging"},
+        "aws": {"aws", "imaging"},
+        "local": {"local", "aws", "imaging", "handler"},
+        "contrib": {"contrib", "imaging"},
+        "handler": {"aws"},
+        "dead_letters": {"aws", "handler"},  # the dead-letter queue's handler shares the function's wiring
+        "__main__": {"local"},
+    }
+    for name, own in graph().items():
+        if layer(name) in SHARED:
+            continue
+        reached = {layer(target) for target in own} - SHARED - {"__main__"} - {name}
+        assert reached <= allowed[layer(name)], f"{name} imports {sorted(reached - allowed[layer(name)])}"
+    for name in ("aws.service", "aws.renditions", "aws.quarantine", "aws.archive", "aws.announce"):
+        assert not graph()[name] & {"aws.events", "aws.poison", "aws.rerender", "aws.deadline"}, name
+    assert not graph()["aws.renditions"] & {"aws.service", "aws.quarantine"}
+    assert not graph()["aws.quarantine"] & {"aws.service"}
+    assert not graph()["aws.backlog"] & {"aws.service", "aws.rerender"}  # listing work never does it
+    assert graph()["aws.storage"] <= {"aws.download"}
 
 
 def test_only_settings_reads_the_environment() -> None:
     readers = {name for name, path in modules().items() if reads_environment(path)}
-    # local.py sets the variables the handler it runs in-process will read, as Lambda would (and prints them)
-    assert readers <= {"settings", "local"}, sorted(readers)
+    # local/run.py sets the variables the handler it runs in-process will read, as Lambda would (and prints them)
+    assert readers <= {"settings", "local.run"}, sorted(readers)
     assert "settings" in readers
 
 
-def test_the_checks_see_imports_inside_functions(tmp_path: Path) -> None:
+def test_the_checks_see_every_form_of_import(tmp_path: Path) -> None:
     module = tmp_path / "lazy.py"
-    module.write_text("import os\n\ndef f():\n    import boto3\n    from . import storage\n    return os.environ\n")
-    own, others = imports(module)
-    assert own == {"storage"} and "boto3" in others
+    module.write_text(
+        "import os\n\ndef f():\n    import boto3\n    from . import storage\n    from ..imaging import crop\n"
+        "    from ..specs import MAIN\n    return os.environ\n"
+    )
+    own, others = imports("aws.lazy", module)
+    assert own == {"aws.storage", "imaging.crop", "specs"} and "boto3" in others
     assert reads_environment(module)
+
+
+def test_a_wrong_way_import_is_caught(tmp_path: Path) -> None:
+    """The direction check itself: the pipeline importing the AWS side must be refused."""
+    module = tmp_path / "leaky.py"
+    module.write_text("from ..aws.storage import S3Storage\n")
+    own, _ = imports("imaging.leaky", module)
+    assert {layer(target) for target in own} - SHARED == {"aws"}

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from image_optimizer import encode, pipeline
 from image_optimizer.errors import CorruptImage, ImageRejected, ImageTooLarge, TruncatedImage, UnsupportedFormat
-from image_optimizer.layout import _UPRIGHT
-from image_optimizer.pipeline import optimize
+from image_optimizer.imaging import encode, pipeline
+from image_optimizer.imaging.layout import _UPRIGHT
+from image_optimizer.imaging.pipeline import optimize
 from image_optimizer.specs import PipelineConfig, ThumbnailSpec
 from tests.conftest import gradient, jpeg_bytes, png_bytes
 from tests.jpeg_markers import metadata_markers, segments
@@ -226,7 +226,7 @@ def test_pixel_limit_is_checked_from_the_header_and_names_the_limit() -> None:
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_a_region_maps_to_the_same_pixels_in_stored_orientation(orientation: int) -> None:
-    from image_optimizer.layout import box_to_stored, orient
+    from image_optimizer.imaging.layout import box_to_stored, orient
 
     upright = gradient(30, 20)
     upright.putpixel((3, 4), (0, 255, 0))
@@ -238,7 +238,7 @@ def test_a_region_maps_to_the_same_pixels_in_stored_orientation(orientation: int
 
 def test_crop_boxes_stay_inside_the_image_for_every_size() -> None:
     # Floating point once put the box a hair outside (247 px: 150 / (150/247) = 247.00000000000003).
-    from image_optimizer.layout import crop_plan
+    from image_optimizer.imaging.layout import crop_plan
 
     for width in range(225, 700, 3):
         for height in (width, width * 2 // 3, width * 3 // 2):
@@ -267,7 +267,7 @@ def test_reduced_working_images_map_exactly_onto_the_source(
     expected = (band[0] + band[1]) / 2 * 750 / width - 0.5  # index of the output pixel whose centre that is
     assert abs(centroid() - expected) < shift / 3
 
-    from image_optimizer import pipeline
+    from image_optimizer.imaging import pipeline
 
     monkeypatch.setattr(
         pipeline, "working_scale", lambda image, stored, divisor: (image.width / stored[0], image.height / stored[1])
@@ -290,8 +290,8 @@ def test_jpeg_decodes_at_the_smallest_dct_scale_that_covers_the_renditions(
 ) -> None:
     """1/8, 1/4, 3/8 (libjpeg-turbo, beyond Pillow's draft()), 1/2: the decoded pixels are where the scale puts
     them (the same as the full decode box-reduced), at ceil(scale x size)."""
-    from image_optimizer import decode as decoding
-    from image_optimizer.pipeline import draft
+    from image_optimizer.imaging import decode as decoding
+    from image_optimizer.imaging.pipeline import draft
 
     source = gradient(width, 1501)
     data = jpeg_bytes(source, quality=95, subsampling=0)
@@ -307,8 +307,8 @@ def test_jpeg_decodes_at_the_smallest_dct_scale_that_covers_the_renditions(
 
 
 def test_without_libjpeg_turbo_three_eighths_falls_back_to_a_half(monkeypatch: pytest.MonkeyPatch) -> None:
-    from image_optimizer import decode as decoding
-    from image_optimizer.pipeline import draft
+    from image_optimizer.imaging import decode as decoding
+    from image_optimizer.imaging.pipeline import draft
 
     monkeypatch.setattr(decoding, "_libjpeg_turbo", lambda: False)
     decoded = decoding.open_image(jpeg_bytes(gradient(3003, 1501)), max_pixels=10**8)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageStat
 
-from image_optimizer import pipeline, placeholder, thumbhash
-from image_optimizer.pipeline import optimize
+from image_optimizer.imaging import pipeline, placeholder, thumbhash
+from image_optimizer.imaging.pipeline import optimize
 from image_optimizer.specs import PipelineConfig, parse_thumbnails
 from tests.conftest import SAMPLES_DIR, gradient, jpeg_bytes, png_bytes
 

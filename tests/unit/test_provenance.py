@@ -1,6 +1,6 @@
 from dataclasses import replace
 
-from image_optimizer.provenance import Source, Verdict, config_fingerprint, judge, rendition_fingerprint
+from image_optimizer.aws.provenance import Source, Verdict, config_fingerprint, judge, rendition_fingerprint
 from image_optimizer.specs import PipelineConfig, parse_thumbnails
 
 JPEGLI = "jpegli 0.3.2"

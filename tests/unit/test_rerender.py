@@ -6,9 +6,9 @@ import io
 
 import pytest
 
-from image_optimizer.archive import archive_key, incoming_key
-from image_optimizer.rerender import Result, no_larger
-from image_optimizer.rerender_cli import Progress
+from image_optimizer.aws.archive import archive_key, incoming_key
+from image_optimizer.aws.rerender import Result, no_larger
+from image_optimizer.local.rerender import Progress
 from image_optimizer.specs import ThumbnailSpec
 
 PREFIXES = {"incoming_prefix": "incoming/", "archive_prefix": "originals/"}

@@ -6,7 +6,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from image_optimizer.storage import ObjectChanged, S3Storage
+from image_optimizer.aws.storage import ObjectChanged, S3Storage
 
 WRITE = {"content_type": "image/jpeg", "cache_control": "max-age=60", "metadata": {}}
 

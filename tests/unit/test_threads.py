@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from image_optimizer import pipeline
 from image_optimizer.errors import CorruptImage
+from image_optimizer.imaging import pipeline
 from image_optimizer.specs import MAIN, PipelineConfig
 from tests.conftest import FIXTURES_DIR, SAMPLES_DIR, gradient, jpeg_bytes, png_bytes
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from image_optimizer import thumbhash
-from image_optimizer.thumbhash import _encode, _encode_channel
+from image_optimizer.imaging import thumbhash
+from image_optimizer.imaging.thumbhash import _encode, _encode_channel
 from tests.conftest import FIXTURES_DIR
 
 VECTORS = json.loads((FIXTURES_DIR / "thumbhash" / "vectors.json").read_text())

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import default_storage
 
-from ...crop import format_focus
+from ...imaging.crop import format_focus
 from ...specs import CONTENT_TYPES, MAIN
 from .storage import IncomingImageStorage
 

@@ -18,9 +18,9 @@ from django.core.cache import cache
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from ...placeholder import AVERAGE_COLOR, RENDITIONS, THUMBHASH, RenditionSize, parse_sizes
+from ...imaging.placeholder import AVERAGE_COLOR, RENDITIONS, THUMBHASH, RenditionSize, parse_sizes
+from ...imaging.thumbhash import thumbhash_to_data_url
 from ...specs import CONTENT_TYPES, MAIN
-from ...thumbhash import thumbhash_to_data_url
 from .helpers import PICTURE_ORDER, _resolve
 from .storage import IncomingImageStorage
 

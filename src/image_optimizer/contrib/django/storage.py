@@ -18,7 +18,7 @@ from django.utils.crypto import get_random_string
 from storages.backends.s3 import S3Storage
 from storages.utils import ReadBytesWrapper, clean_name, safe_join
 
-from ...crop import format_focus
+from ...imaging.crop import format_focus
 from ...settings import SETTINGS
 from ...specs import MAIN, ThumbnailSpec, parse_extra_formats, parse_thumbnails, rendition_name, stem_of
 

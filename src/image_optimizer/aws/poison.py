@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from .errors import FailedEveryAttempt
+from ..errors import FailedEveryAttempt
 from .objects import ObjectRef, Outcome
 from .service import ImageService
 from .storage import quoted

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from ..settings import Settings
 from .provenance import Source, Verdict, judge
-from .settings import Settings
 from .storage import ObjectChanged, ObjectGone, ObjectHead, S3Storage
 
 FOCUS_METADATA = "focus"  # the upload's x-amz-meta-focus, kept on its archive copy for re-renders

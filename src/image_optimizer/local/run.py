@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
-from .settings import Settings, load_settings
-from .storage import make_client
+from ..aws.storage import make_client
+from ..settings import Settings, load_settings
 
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "samples"
+SAMPLES_DIR = Path(__file__).resolve().parents[3] / "samples"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".hif", ".avif"}
 QUEUE_NAME = "image-optimizer-events"
 REGION = "us-east-1"
@@ -157,7 +157,7 @@ def s3_event(bucket: str, key: str, etag: str, size: int) -> dict[str, Any]:
 
 
 def invoke(event: dict[str, Any]) -> dict[str, Any]:
-    from .handler import lambda_handler
+    from ..handler import lambda_handler
 
     result: dict[str, Any] = lambda_handler(event, FakeContext())
     return result

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageChops
 
-from .errors import CorruptImage
+from ..errors import CorruptImage
 
 if TYPE_CHECKING:
     from PIL import ImageCms

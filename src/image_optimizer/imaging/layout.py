@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image
 
-from .specs import MAIN, PipelineConfig, ThumbnailSpec
+from ..specs import MAIN, PipelineConfig, ThumbnailSpec
 
 if TYPE_CHECKING:
     from .decode import Decoded

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from urllib.parse import quote
 
-from .specs import PipelineConfig
+from ..specs import PipelineConfig
 
 
 class Verdict(Enum):

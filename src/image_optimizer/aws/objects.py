@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 Status = Literal["processed", "rejected", "ignored", "skipped"]
+STALE = "stale event: the key holds a newer upload with its own event"  # a skipped Outcome's reason
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from PIL import Image, ImageChops, ImageStat
 
-from .errors import CorruptImage
+from ..errors import CorruptImage
 
 if TYPE_CHECKING:
     from .jpegli import JpegliEncoder

@@ -24,8 +24,8 @@ from PIL import Image, ImageChops, ImageFilter, ImageMath, ImageStat
 from .layout import Box, centred_on, crop_plan, orient
 
 if TYPE_CHECKING:
+    from ..specs import PipelineConfig
     from .layout import Plan
-    from .specs import PipelineConfig
 
 WORK_SIDE = 128  # px: places a window to within 1 % of the image, in a few ms
 BORDER = 0.08  # the strips along each side that sample the background, as a fraction of that side

@@ -11,7 +11,7 @@ from typing import IO
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from .errors import CorruptImage, ImageTooLarge, TruncatedImage, UnsupportedFormat
+from ..errors import CorruptImage, ImageTooLarge, TruncatedImage, UnsupportedFormat
 
 # Magic bytes -> the one Pillow decoder allowed to read them. Formats are decided from the content only.
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (

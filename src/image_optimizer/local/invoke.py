@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote_plus
 
-from . import events
-from .local import default_images, embedded_s3, ensure_bucket, invoke, point_sdk_at
-from .storage import make_client
+from ..aws import events
+from ..aws.storage import make_client
+from .run import default_images, embedded_s3, ensure_bucket, invoke, point_sdk_at
 
 
 def invoke_local(event_path: Path, *, image: Path | None) -> int:

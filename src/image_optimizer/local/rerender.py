@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, TextIO
 from urllib.parse import quote
 
 if TYPE_CHECKING:  # imported when the command runs: the parser is built for every command
-    from .rerender import Result
-    from .settings import Settings
-    from .storage import Listed
+    from ..aws.rerender import Result
+    from ..aws.storage import Listed
+    from ..settings import Settings
 
 USAGE_ERROR = 2
 SUMMARY = ("re-rendered", "unchanged", "pruned", "failed")
@@ -49,18 +49,20 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from .rerender import Rerenderer, RestoreFirst
-    from .service import ImageService
-    from .storage import S3Storage, make_s3_client
+    from ..aws.backlog import Backlog, RestoreFirst
+    from ..aws.rerender import Rerenderer
+    from ..aws.service import ImageService
+    from ..aws.storage import S3Storage, make_s3_client
 
     if not settings.archive_prefix and not args.from_main:
         print("error: ARCHIVE_PREFIX is not set: no originals are kept (see --from-main)", file=sys.stderr)
         return USAGE_ERROR
     service = ImageService(S3Storage(make_s3_client(args.endpoint_url)), settings)
     rerenderer = Rerenderer(service, args.bucket)
+    backlog = Backlog(service.storage, settings, args.bucket)
     try:
-        archived = rerenderer.archived(args.prefix) if settings.archive_prefix else []
-        rerenderer.refuse_unrestored(archived)
+        archived = backlog.archived(args.prefix) if settings.archive_prefix else []
+        backlog.refuse_unrestored(archived)
     except RestoreFirst as refusal:
         print(f"error: {refusal}", file=sys.stderr)
         return USAGE_ERROR
@@ -75,9 +77,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         (item.key, partial(rerenderer.rerender, item.key, etag=item.etag, prune=args.prune)) for item in archived
     ]
     if args.from_main:
-        work += [
-            (main, partial(rerenderer.from_main, main, prune=args.prune)) for main in rerenderer.mains(args.prefix)
-        ]
+        work += [(main, partial(rerenderer.from_main, main, prune=args.prune)) for main in backlog.mains(args.prefix)]
     counts: Counter[str] = Counter()
     progress = Progress(len(work), sys.stderr, as_json=args.json)
     for done, (key, job) in enumerate(work, 1):
@@ -93,8 +93,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def attempt(key: str, job: Callable[[], Result]) -> Result:
     """One upload; whatever goes wrong is that upload's failure, and the run goes on."""
-    from .rerender import Result
-    from .storage import NeedsRestore
+    from ..aws.rerender import Result
+    from ..aws.storage import NeedsRestore
 
     try:
         return job()

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from ..specs import MAIN, Fit, ThumbnailSpec
 from . import thumbhash
-from .specs import MAIN, Fit, ThumbnailSpec
 
 # The hash keeps 7 frequencies a side: a 32 px image holds them (Nyquist: 14 samples), and encodes in ~1 ms where
 # the reference's 100 px limit takes ~10 ms in pure Python; the samples' hashes are the same at both sizes.

@@ -6,27 +6,27 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from .color import DEFAULT_CMYK_PROFILE
-from .encode import jpeg_encoder
-from .specs import PipelineConfig
+from ..imaging.color import DEFAULT_CMYK_PROFILE
+from ..imaging.encode import jpeg_encoder
+from ..specs import PipelineConfig
 
-# The code that decides a rendition's bytes: a retry after a deploy that changed any of it must not keep the
-# renditions the old code wrote beside the new code's. (Any change counts, comments too: a needless rewrite is
-# harmless, a mix is not.)
-RENDERING_MODULES = ("pipeline", "layout", "color", "decode", "encode", "jpegli", "crop", "placeholder", "thumbhash")
+# The code that decides a rendition's bytes is the imaging package, whole (it imports nothing else that shapes
+# them: tests/unit/test_layers.py): a retry after a deploy that changed any of it must not keep the renditions the
+# old code wrote beside the new code's. (Any change counts, comments too: a needless rewrite is harmless, a mix is
+# not.)
+IMAGING_PACKAGE = DEFAULT_CMYK_PROFILE.parent.parent
 
 
 def rendering_files() -> tuple[Path, ...]:
-    """The rendering modules' sources and the colour profiles shipped with them (listed when asked for, not at the
+    """The imaging package's sources and the colour profiles shipped with it (listed when asked for, not at the
     cold start)."""
-    modules = (Path(__file__).with_name(f"{name}.py") for name in RENDERING_MODULES)
-    return (*modules, *sorted(DEFAULT_CMYK_PROFILE.parent.glob("*.icc")))
+    return (*sorted(IMAGING_PACKAGE.glob("*.py")), *sorted(DEFAULT_CMYK_PROFILE.parent.glob("*.icc")))
 
 
 def identity(config: PipelineConfig) -> str:
     """What besides the settings decides the bytes: the JPEG encoder this config runs, with its version (a process
     where jpegli cannot load writes other bytes), Pillow's and pillow-heif's versions, and a digest of
-    rendering_files(). Computed once per process (ImageService.fingerprint). For example "jpegli 0.3.2 pillow 13.0.0 pillow-heif 1.8.1 code b4080081a6ba33b0"."""
+    rendering_files(). Computed once per process (RenditionWriter.fingerprint). For example "jpegli 0.3.2 pillow 13.0.0 pillow-heif 1.8.1 code b4080081a6ba33b0"."""
     return (
         f"{encoder_identity(config.encoder)} pillow {package_version('pillow')} pillow-heif {package_version('pillow-heif')}"
         f" code {files_digest(rendering_files())}"

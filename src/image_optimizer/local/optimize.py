@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import ImageRejected
-from .pipeline import optimize
-from .specs import PipelineConfig, rendition_name
+from ..errors import ImageRejected
+from ..imaging.pipeline import optimize
+from ..specs import PipelineConfig, rendition_name
 
 
 def optimize_files(inputs: list[Path], out: Path, config: PipelineConfig) -> list[dict[str, Any]]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..settings import Settings
+from ..specs import MAIN, output_key
 from .objects import ObjectRef
-from .settings import Settings
-from .specs import MAIN, output_key
 from .storage import EventPublisher
 
 

@@ -1,7 +1,7 @@
 """Re-render uploads with the current settings: from their archive copies (ARCHIVE_PREFIX), or, for uploads that
 predate the archive, from their main rendition (`from_main`).
 
-Renditions are written as new uploads' are (ImageService.write_renditions): a rendition already made from the same
+Renditions are written as new uploads' are (renditions.RenditionWriter): a rendition already made from the same
 upload by the same settings and code is kept, not rewritten (each one's fingerprint covers only what shapes it, so a
 new thumbnail size leaves the others alone). Renditions the settings no longer name are listed, and removed only
 when asked (`prune`). Nothing here deletes a rendition because its original is missing: only renditions of an
@@ -11,22 +11,22 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import IO, cast
 from urllib.parse import unquote
 
 from PIL import Image
 
-from . import archive
+from ..errors import ImageRejected
+from ..imaging.crop import parse_focus
+from ..specs import MAIN, PipelineConfig, ThumbnailSpec, rendition_names, stem_of
 from .archive import FOCUS_METADATA
-from .crop import parse_focus
-from .errors import ImageRejected
+from .backlog import incoming_key, main_key
 from .objects import ObjectRef, Outcome, Status
 from .provenance import Source, Verdict, judge, metadata_value
-from .service import ImageService, Superseded
-from .specs import MAIN, PipelineConfig, ThumbnailSpec, output_key, rendition_names, stem_of
-from .storage import Listed, NeedsRestore, ObjectChanged, ObjectGone
+from .renditions import Superseded
+from .service import ImageService
+from .storage import NeedsRestore, ObjectChanged, ObjectGone
 
 _RENDITION_SUFFIX = re.compile(r"(_[A-Za-z0-9][A-Za-z0-9_-]*)?\.(jpg|webp|avif)")
 
@@ -46,10 +46,6 @@ class Result:
     reason: str = ""
 
 
-class RestoreFirst(Exception):
-    """Archive copies in DEEP_ARCHIVE (or GLACIER) that are not restored: the run is refused before any work."""
-
-
 class Rerenderer:
     def __init__(self, service: ImageService, bucket: str) -> None:
         self.service = service
@@ -57,52 +53,12 @@ class Rerenderer:
         self.settings = service.settings
         self.bucket = bucket
 
-    # ---------------------------------------------------------------- what to re-render
-    def archived(self, prefix: str = "") -> list[Listed]:
-        """The archive copies under ARCHIVE_PREFIX + `prefix`. Two uploads whose renditions share names
-        (photo.png, photo.jpg) are both archived; only the one archived last (the one its renditions show) is
-        re-rendered, so a re-render never brings back the older one's pixels."""
-        latest: dict[str, Listed] = {}
-        for item in self.storage.list(self.bucket, self.settings.archive_prefix + prefix):
-            if item.key.endswith("/"):
-                continue
-            main = self._main_key(self._incoming(item.key))
-            if main not in latest or item.last_modified >= latest[main].last_modified:
-                latest[main] = item
-        return sorted(latest.values(), key=lambda item: item.key)
-
-    def refuse_unrestored(self, items: list[Listed]) -> None:
-        """Raise RestoreFirst, once, naming how many copies must be restored before they can be read."""
-        archived = [item for item in items if item.storage_class in archive.NEEDS_RESTORE]
-        unrestored = [item for item in archived if not self._restored(item.key)]
-        if unrestored:
-            classes = ", ".join(sorted({item.storage_class for item in unrestored}))
-            raise RestoreFirst(
-                f"{len(unrestored)} of {len(items)} originals are in {classes} and not restored (first:"
-                f" s3://{self.bucket}/{unrestored[0].key}). Restore them first (an S3 Batch Operations"
-                " 'Restore' job, or aws s3api restore-object per key), then run rerender again."
-                " Nothing was re-rendered."
-            )
-
-    def mains(self, prefix: str = "") -> Iterator[str]:
-        """Main renditions under OUTPUT_PREFIX + `prefix` whose upload has no archive copy (from_main)."""
-        for item in self.storage.list(self.bucket, self.settings.output_prefix + prefix):
-            if not item.key.endswith(".jpg"):
-                continue
-            head = self.storage.head(self.bucket, item.key)
-            source_key = unquote(head.metadata.get("source-key", "")) if head else ""
-            if not source_key or self._main_key(source_key) != item.key:
-                continue  # a thumbnail, or not a rendition of this function
-            if self.settings.archive_prefix and self.storage.head(self.bucket, self._archive_key(source_key)):
-                continue  # re-rendered from its original instead
-            yield item.key
-
     # ---------------------------------------------------------------- one upload
     def rerender(self, archived_key: str, *, etag: str | None = None, prune: bool = False) -> Result:
         """Re-render the upload whose archive copy is `archived_key` (raises NeedsRestore when it cannot be read).
         When every rendition is already this upload's, made the same way, the copy is not even read (a GLACIER_IR
         read is billed per GB)."""
-        key = self._incoming(archived_key)
+        key = incoming_key(self.settings, archived_key)
         result = Result(key, archived_key)
         head = self.storage.head(self.bucket, archived_key)
         if head is None or (etag and head.etag != etag):
@@ -169,7 +125,7 @@ class Rerenderer:
         for name, fmt in names:
             target = self._key(key, name, fmt)
             held = self.storage.head(self.bucket, target)
-            mine = replace(source, config=self.service.stamp(name, fmt, focus))
+            mine = replace(source, config=self.service.renditions.stamp(name, fmt, focus))
             if held and judge(held.metadata, mine) is Verdict.SAME:
                 done.add(target)
         return done
@@ -194,7 +150,7 @@ class Rerenderer:
         renditions = [r for r in rendered.renditions if self._key(result.key, r.name, r.format) not in done]
         try:  # (nothing to write when only renditions the main image cannot give were missing: from_main)
             outputs, written = (
-                self.service.write_renditions(self.bucket, result.key, source, rendered, renditions, focus=focus)
+                self.service.renditions.write(self.bucket, result.key, source, rendered, renditions, focus=focus)
                 if renditions
                 else ([], [])
             )
@@ -236,7 +192,7 @@ class Rerenderer:
     # ---------------------------------------------------------------- renditions no longer named
     def _unnamed(self, key: str, named: set[str]) -> list[str]:
         """This upload's renditions (their source-key says so) that are not `named` by the current settings."""
-        stem = stem_of(self._main_key(key))
+        stem = stem_of(main_key(self.settings, key))
         found = []
         for item in self.storage.list(self.bucket, stem):
             if item.key in named or not _RENDITION_SUFFIX.fullmatch(item.key[len(stem) :]):
@@ -259,29 +215,7 @@ class Rerenderer:
 
     # ---------------------------------------------------------------- naming
     def _key(self, key: str, name: str, fmt: str) -> str:
-        settings = self.settings
-        return output_key(
-            key, name, incoming_prefix=settings.incoming_prefix, output_prefix=settings.output_prefix, fmt=fmt
-        )
-
-    def _main_key(self, key: str) -> str:
-        return self._key(key, MAIN, "jpeg")
-
-    def _incoming(self, archived_key: str) -> str:
-        settings = self.settings
-        return archive.incoming_key(
-            archived_key, incoming_prefix=settings.incoming_prefix, archive_prefix=settings.archive_prefix
-        )
-
-    def _archive_key(self, key: str) -> str:
-        settings = self.settings
-        return archive.archive_key(
-            key, incoming_prefix=settings.incoming_prefix, archive_prefix=settings.archive_prefix
-        )
-
-    def _restored(self, key: str) -> bool:
-        head = self.storage.head(self.bucket, key)
-        return bool(head and head.restore and 'ongoing-request="false"' in head.restore)
+        return self.service.renditions.output_key(key, name, fmt)
 
 
 def no_larger(spec: ThumbnailSpec, main: tuple[int, int]) -> bool:
@@ -293,7 +227,7 @@ def no_larger(spec: ThumbnailSpec, main: tuple[int, int]) -> bool:
     return spec.width <= width or spec.height <= height
 
 
-__all__ = ["NeedsRestore", "Rerenderer", "RestoreFirst", "Result", "no_larger"]
+__all__ = ["NeedsRestore", "Rerenderer", "Result", "no_larger"]
 
 
 def kept_focus(metadata: dict[str, str]) -> tuple[float, float] | None:

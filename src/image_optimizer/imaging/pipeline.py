@@ -22,11 +22,11 @@ from typing import IO, ParamSpec, TypeVar
 
 from PIL import Image
 
+from ..specs import PipelineConfig
 from . import color, crop, decode
 from .encode import MAIN_JPEG, THUMBNAIL_JPEG, JpegOptions, encode_extra, encode_jpeg, thumbnail_quality
 from .layout import Plan, box_to_stored, lay_out, needed_scale, orient, upright_size
 from .placeholder import Placeholder, of_image
-from .specs import PipelineConfig
 
 Scale = tuple[float, float]
 Picture = tuple[Plan, Image.Image]

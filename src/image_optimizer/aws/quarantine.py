@@ -1,0 +1,84 @@
+"""Rejected uploads: copied to FAILED_PREFIX with the reason in their metadata, announced (ImageRejected), and only
+then deleted from INCOMING_PREFIX. Every step is conditional on the upload that was judged, so a newer upload of
+the key is never moved, and a rejected upload already there is never replaced."""
+
+from __future__ import annotations
+
+import contextlib
+
+from ..errors import ImageRejected, ImageTooLarge
+from ..settings import Settings
+from ..specs import failed_key
+from .announce import announce
+from .objects import STALE, ObjectRef, Outcome
+from .provenance import metadata_value
+from .renditions import holds
+from .storage import EventPublisher, ObjectChanged, ObjectGone, S3Storage
+
+
+def too_large(size: int, limit: int) -> ImageTooLarge:
+    return ImageTooLarge(f"upload is {size} bytes, over the limit MAX_INPUT_BYTES={limit}")
+
+
+class Quarantine:
+    def __init__(self, storage: S3Storage, settings: Settings, publisher: EventPublisher | None = None) -> None:
+        self.storage = storage
+        self.settings = settings
+        self.publisher = publisher
+
+    def reject(
+        self,
+        ref: ObjectRef,
+        etag: str | None,
+        rejection: ImageRejected,
+        size: int,
+        version_id: str | None = None,
+        content_type: str | None = None,
+    ) -> Outcome:
+        """Move the original to FAILED_PREFIX (copy, then delete) with the reason in its metadata."""
+        version_id = version_id or ref.version_id
+        identity = (etag or "").strip('"') or "unknown"  # every caller has the ETag of what it read
+        target, copied = self._failed_key(ref, identity)
+        if copied and not holds(self.storage, ref.bucket, ref.key, etag, version_id):  # moved and announced before
+            return Outcome("skipped", ref.bucket, ref.key, "original no longer exists (already moved)")
+        metadata = {
+            "reason": metadata_value(rejection.message),
+            "error-kind": rejection.kind,
+            "source-key": metadata_value(ref.key),
+            "source-etag": identity,
+        }
+        try:
+            self.storage.copy(
+                ref.bucket,
+                ref.key,
+                target,
+                etag=etag,
+                version_id=version_id,
+                metadata=metadata,
+                content_type=content_type,
+            )
+        except ObjectGone:
+            return Outcome("skipped", ref.bucket, ref.key, "original no longer exists (already moved)")
+        except ObjectChanged:
+            return Outcome("skipped", ref.bucket, ref.key, STALE)
+        detail = {"failedKey": target, "reason": rejection.message, "errorKind": rejection.kind}
+        announce(self.publisher, self.settings, "ImageRejected", ref, etag, version_id, size, detail)
+        with contextlib.suppress(ObjectChanged, ObjectGone):
+            self.storage.delete(ref.bucket, ref.key, etag=etag)
+        return Outcome(
+            "rejected", ref.bucket, ref.key, reason=rejection.message, error_kind=rejection.kind, bytes_in=size
+        )
+
+    def _failed_key(self, ref: ObjectRef, identity: str) -> tuple[str, bool]:
+        """failed/<same path>, unless another rejected upload is there: then beside it, tagged with this one's
+        ETag (a copy would replace it, and on an unversioned bucket that upload would be gone). True: this
+        upload's own copy is there already (an earlier attempt, or a repeat of the event)."""
+        settings = self.settings
+        prefixes = {"incoming_prefix": settings.incoming_prefix, "failed_prefix": settings.failed_prefix}
+        target = failed_key(ref.key, **prefixes)
+        held = self.storage.head(ref.bucket, target)
+        if held is None:
+            return target, False
+        if held.metadata.get("source-etag") == identity:
+            return target, True
+        return failed_key(ref.key, **prefixes, tag=identity[:12]), False
