@@ -47,7 +47,10 @@ class IncomingImageStorage(S3Storage):
     Names are unique across the incoming, output and failed prefixes: a new upload never replaces another's
     pending original, renditions or quarantined file. Each stem is claimed atomically (`claim_key`) and the raw
     write itself is conditional (If-None-Match), so concurrent uploads never share a name either.
-    Objects get no ACL: the bucket stays private and `url()` presigns (AWS_QUERYSTRING_AUTH, the default)."""
+    Objects get no ACL: the bucket stays private and `url()` presigns (AWS_QUERYSTRING_AUTH, the default).
+
+    One class past the size guide, on purpose: Django calls a storage through its own methods (get_available_name,
+    save, url, exists, open, size, listdir, delete), and each of them here is a few lines over the naming rule."""
 
     def get_default_settings(self) -> dict[str, Any]:
         defaults: dict[str, Any] = super().get_default_settings()
