@@ -157,3 +157,21 @@ def test_the_same_event_again_for_a_rejected_upload_on_a_versioned_bucket_moves_
     assert [message["detail-type"] for message in subscriber()] == ["ImageRejected"]
     versions = s3.list_object_versions(Bucket=BUCKET, Prefix="failed/")["Versions"]
     assert len(versions) == 1  # copied once
+
+
+def test_the_service_s_parts_use_what_the_service_is_given_now(s3: Any, context: Any) -> None:
+    """The writer and the quarantine read the service's settings and publisher at each use: replacing them on the
+    service (as a test or a re-wiring does) reaches every write, rejection and event, not only the service's own."""
+    service = handler.get_service()
+    sent: list[str] = []
+    publisher = mock.Mock(spec=EventPublisher)
+    publisher.publish.side_effect = lambda detail_type, detail, resources: sent.append(detail_type)
+    changed = replace(service.settings, failed_prefix="rejected/", cache_control="max-age=60", event_bus_name=BUS)
+    good = put(s3, "incoming/good.png", png_bytes(gradient(40, 30)))
+    bad = put(s3, "incoming/bad.png", b"not an image")
+    with mock.patch.object(service, "settings", changed), mock.patch.object(service, "publisher", publisher):
+        handler.lambda_handler(good, context)
+        handler.lambda_handler(bad, context)
+    assert s3.head_object(Bucket=BUCKET, Key="media/good.jpg")["CacheControl"] == "max-age=60"
+    assert keys(s3, "rejected/") == ["rejected/bad.png"]
+    assert sent == ["ImageOptimized", "ImageRejected"]

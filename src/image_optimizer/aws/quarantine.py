@@ -5,6 +5,7 @@ the key is never moved, and a rejected upload already there is never replaced.""
 from __future__ import annotations
 
 import contextlib
+from typing import Protocol
 
 from ..errors import ImageRejected, ImageTooLarge
 from ..settings import Settings
@@ -12,7 +13,6 @@ from ..specs import failed_key
 from .announce import announce
 from .objects import STALE, ObjectRef, Outcome
 from .provenance import metadata_value
-from .renditions import holds
 from .storage import EventPublisher, ObjectChanged, ObjectGone, S3Storage
 
 
@@ -20,11 +20,18 @@ def too_large(size: int, limit: int) -> ImageTooLarge:
     return ImageTooLarge(f"upload is {size} bytes, over the limit MAX_INPUT_BYTES={limit}")
 
 
+class Wiring(Protocol):
+    """The service the quarantine works for: its storage, settings and publisher are read at each use, so they
+    are one value however they are reached."""
+
+    storage: S3Storage
+    settings: Settings
+    publisher: EventPublisher | None
+
+
 class Quarantine:
-    def __init__(self, storage: S3Storage, settings: Settings, publisher: EventPublisher | None = None) -> None:
-        self.storage = storage
-        self.settings = settings
-        self.publisher = publisher
+    def __init__(self, wiring: Wiring) -> None:
+        self.wiring = wiring
 
     def reject(
         self,
@@ -36,10 +43,11 @@ class Quarantine:
         content_type: str | None = None,
     ) -> Outcome:
         """Move the original to FAILED_PREFIX (copy, then delete) with the reason in its metadata."""
+        storage, settings = self.wiring.storage, self.wiring.settings
         version_id = version_id or ref.version_id
         identity = (etag or "").strip('"') or "unknown"  # every caller has the ETag of what it read
         target, copied = self._failed_key(ref, identity)
-        if copied and not holds(self.storage, ref.bucket, ref.key, etag, version_id):  # moved and announced before
+        if copied and not storage.holds(ref.bucket, ref.key, etag, version_id):  # moved and announced before
             return Outcome("skipped", ref.bucket, ref.key, "original no longer exists (already moved)")
         metadata = {
             "reason": metadata_value(rejection.message),
@@ -48,7 +56,7 @@ class Quarantine:
             "source-etag": identity,
         }
         try:
-            self.storage.copy(
+            storage.copy(
                 ref.bucket,
                 ref.key,
                 target,
@@ -62,9 +70,9 @@ class Quarantine:
         except ObjectChanged:
             return Outcome("skipped", ref.bucket, ref.key, STALE)
         detail = {"failedKey": target, "reason": rejection.message, "errorKind": rejection.kind}
-        announce(self.publisher, self.settings, "ImageRejected", ref, etag, version_id, size, detail)
+        announce(self.wiring.publisher, settings, "ImageRejected", ref, etag, version_id, size, detail)
         with contextlib.suppress(ObjectChanged, ObjectGone):
-            self.storage.delete(ref.bucket, ref.key, etag=etag)
+            storage.delete(ref.bucket, ref.key, etag=etag)
         return Outcome(
             "rejected", ref.bucket, ref.key, reason=rejection.message, error_kind=rejection.kind, bytes_in=size
         )
@@ -73,10 +81,10 @@ class Quarantine:
         """failed/<same path>, unless another rejected upload is there: then beside it, tagged with this one's
         ETag (a copy would replace it, and on an unversioned bucket that upload would be gone). True: this
         upload's own copy is there already (an earlier attempt, or a repeat of the event)."""
-        settings = self.settings
+        settings = self.wiring.settings
         prefixes = {"incoming_prefix": settings.incoming_prefix, "failed_prefix": settings.failed_prefix}
         target = failed_key(ref.key, **prefixes)
-        held = self.storage.head(ref.bucket, target)
+        held = self.wiring.storage.head(ref.bucket, target)
         if held is None:
             return target, False
         if held.metadata.get("source-etag") == identity:

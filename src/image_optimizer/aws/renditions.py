@@ -7,6 +7,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import cached_property
+from typing import Protocol
 
 from ..imaging import placeholder
 from ..imaging.crop import format_focus
@@ -34,23 +35,28 @@ class WriteContention(Exception):
     """Conditional writes kept losing races; transient, so the invocation fails and is retried."""
 
 
-def holds(storage: S3Storage, bucket: str, key: str, etag: str | None, version_id: str | None) -> bool:
-    """Is this upload (this version, or else this ETag) still the object at its key? Deleted counts as no."""
-    head = storage.head(bucket, key)
-    if head is None:
-        return False
-    if version_id:
-        return head.version_id == version_id
-    return head.etag == etag
+class Wiring(Protocol):
+    """The service the writer works for: its storage and settings are read at each use, so they are one value
+    however they are reached (a test that patches the service's settings patches the writer's)."""
+
+    storage: S3Storage
+    settings: Settings
 
 
 class RenditionWriter:
-    def __init__(self, storage: S3Storage, settings: Settings, max_parallel_writes: int = MAX_PARALLEL_WRITES) -> None:
+    def __init__(self, wiring: Wiring, max_parallel_writes: int = MAX_PARALLEL_WRITES) -> None:
         if max_parallel_writes < 1:
             raise ValueError(f"max_parallel_writes must be at least 1, not {max_parallel_writes}")
-        self.storage = storage
-        self.settings = settings
+        self.wiring = wiring
         self.max_parallel_writes = max_parallel_writes
+
+    @property
+    def storage(self) -> S3Storage:
+        return self.wiring.storage
+
+    @property
+    def settings(self) -> Settings:
+        return self.wiring.settings
 
     @cached_property
     def code_identity(self) -> str:
@@ -151,8 +157,8 @@ class RenditionWriter:
                 verdict = Verdict.WRITE if source.current else Verdict.NEWER_EXISTS
             if verdict is Verdict.SAME:
                 return False  # an earlier attempt of this same upload wrote it: no second write
-            tie_lost = verdict is Verdict.TIE and not holds(
-                self.storage, bucket, source.key, source.etag, source.version_id
+            tie_lost = verdict is Verdict.TIE and not self.storage.holds(
+                bucket, source.key, source.etag, source.version_id
             )
             if verdict is Verdict.NEWER_EXISTS or tie_lost:  # (a tie: gone since our look, so the other is newer)
                 raise Superseded(key)

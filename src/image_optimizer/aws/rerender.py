@@ -19,6 +19,7 @@ from PIL import Image
 
 from ..errors import ImageRejected
 from ..imaging.crop import parse_focus
+from ..settings import Settings
 from ..specs import MAIN, PipelineConfig, ThumbnailSpec, rendition_names, stem_of
 from .archive import FOCUS_METADATA
 from .backlog import incoming_key, main_key
@@ -26,7 +27,7 @@ from .objects import ObjectRef, Outcome, Status
 from .provenance import Source, Verdict, judge, metadata_value
 from .renditions import Superseded
 from .service import ImageService
-from .storage import NeedsRestore, ObjectChanged, ObjectGone
+from .storage import NeedsRestore, ObjectChanged, ObjectGone, S3Storage
 
 _RENDITION_SUFFIX = re.compile(r"(_[A-Za-z0-9][A-Za-z0-9_-]*)?\.(jpg|webp|avif)")
 
@@ -49,9 +50,15 @@ class Result:
 class Rerenderer:
     def __init__(self, service: ImageService, bucket: str) -> None:
         self.service = service
-        self.storage = service.storage
-        self.settings = service.settings
         self.bucket = bucket
+
+    @property
+    def storage(self) -> S3Storage:
+        return self.service.storage
+
+    @property
+    def settings(self) -> Settings:  # the service's, read at each use, as its writer reads them
+        return self.service.settings
 
     # ---------------------------------------------------------------- one upload
     def rerender(self, archived_key: str, *, etag: str | None = None, prune: bool = False) -> Result:

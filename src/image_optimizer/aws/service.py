@@ -21,7 +21,7 @@ from .objects import STALE, ObjectRef, Outcome, OutputInfo
 from .observability import logger
 from .provenance import Source
 from .quarantine import Quarantine, too_large
-from .renditions import MAX_PARALLEL_WRITES, RenditionWriter, Superseded, holds
+from .renditions import MAX_PARALLEL_WRITES, RenditionWriter, Superseded
 from .storage import EventPublisher, ObjectChanged, ObjectGone, ObjectTooLarge, S3Storage, StoredObject
 
 
@@ -47,8 +47,9 @@ class ImageService:
         self.settings = settings
         self.optimizer = optimizer
         self.publisher = publisher
-        self.renditions = RenditionWriter(storage, settings, max_parallel_writes)
-        self.rejections = Quarantine(storage, settings, publisher)
+        # The parts read this service's storage, settings and publisher at each use: one value, however reached.
+        self.renditions = RenditionWriter(self, max_parallel_writes)
+        self.rejections = Quarantine(self)
 
     def process(self, ref: ObjectRef) -> Outcome:
         started = time.perf_counter()
@@ -169,7 +170,7 @@ class ImageService:
 
     def _still_current(self, ref: ObjectRef, original: StoredObject) -> bool:
         """Is the upload we read still the object at its key? (Deleted by a duplicate run counts as no.)"""
-        return holds(self.storage, ref.bucket, ref.key, original.etag, original.version_id)
+        return self.storage.holds(ref.bucket, ref.key, original.etag, original.version_id)
 
     @staticmethod
     def _page_detail(result: pipeline.OptimizedImage) -> dict[str, Any]:

@@ -186,6 +186,13 @@ class S3Storage:
             response.get("Restore"),
         )
 
+    def holds(self, bucket: str, key: str, etag: str | None, version_id: str | None) -> bool:
+        """Is this upload (this version, or else this ETag) still the object at its key? Deleted counts as no."""
+        head = self.head(bucket, key)
+        if head is None:
+            return False
+        return head.version_id == version_id if version_id else head.etag == etag
+
     def list(self, bucket: str, prefix: str) -> Iterator[Listed]:
         """Every object under `prefix`, page by page (the re-render command; the function's role cannot list)."""
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):

@@ -1,6 +1,6 @@
 """What a page needs before an image arrives: a ThumbHash placeholder, the average colour, and every rendition's
 size. Computed once from the finished main image (pipeline.optimize) and written into every rendition's
-metadata (service.py), so one HEAD of any rendition tells a client (contrib.django) how to lay the image out.
+metadata (aws/renditions.py), so one HEAD of any rendition tells a client (contrib.django) how to lay the image out.
 """
 
 from __future__ import annotations
