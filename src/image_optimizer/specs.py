@@ -23,6 +23,11 @@ class ThumbnailSpec:
     height: int
     fit: Fit
 
+    @property
+    def crops(self) -> bool:
+        """Cut to exactly its box (crop, or smart: a crop placed on the subject), rather than fitted inside it."""
+        return self.fit != "fit"
+
 
 @dataclass(frozen=True)
 class PipelineConfig:

@@ -175,3 +175,28 @@ def test_the_service_s_parts_use_what_the_service_is_given_now(s3: Any, context:
     assert s3.head_object(Bucket=BUCKET, Key="media/good.jpg")["CacheControl"] == "max-age=60"
     assert keys(s3, "rejected/") == ["rejected/bad.png"]
     assert sent == ["ImageOptimized", "ImageRejected"]
+
+
+def test_a_too_large_upload_whose_announcement_failed_is_moved_by_the_retry(
+    s3: Any, subscriber: Any, context: Any
+) -> None:
+    """Rejected from the event's size alone (its ETag as events give it: unquoted): the first attempt copies it to
+    failed/ and cannot announce; the retry must still find the upload at its key and finish the move."""
+    event = put(s3, "incoming/big.png", png_bytes(gradient(40, 30)))
+    service = handler.get_service()
+    small = replace(service.settings, max_input_bytes=10)
+    refusing = ImageService(service.storage, small, publisher=EventPublisher(BUS, RefusingEvents()))
+    with (
+        mock.patch.object(handler, "get_service", return_value=refusing),
+        pytest.raises(handler.RecordsFailed, match="PublishFailed"),
+    ):
+        handler.lambda_handler(event, context)
+    assert keys(s3) == ["failed/big.png", "incoming/big.png"]  # copied, not announced, so not deleted
+
+    healthy = ImageService(service.storage, small, publisher=service.publisher)
+    with mock.patch.object(handler, "get_service", return_value=healthy):
+        [result] = handler.lambda_handler(event, context)["results"]
+
+    assert result["status"] == "rejected" and result["error_kind"] == "too_large"
+    assert keys(s3) == ["failed/big.png"]
+    assert [message["detail-type"] for message in subscriber()] == ["ImageRejected"]

@@ -33,6 +33,8 @@ def test_the_archive_key_keeps_the_path_and_file_name(key: str, archived: str) -
         (ThumbnailSpec("t", 150, 150, "crop"), (750, 500), True),
         (ThumbnailSpec("w", 600, 300, "crop"), (750, 500), True),
         (ThumbnailSpec("w", 600, 300, "crop"), (512, 768), False),  # wider than the main: would be upscaled
+        (ThumbnailSpec("t", 150, 150, "smart"), (750, 500), True),  # a smart crop is a crop
+        (ThumbnailSpec("t", 150, 150, "smart"), (750, 100), False),  # taller than the main: would come out 100x100
         (ThumbnailSpec("s", 320, 320, "fit"), (750, 500), True),
         (ThumbnailSpec("h", 2000, 2000, "fit"), (750, 500), False),  # from the original it could be larger
         (ThumbnailSpec("b", 2000, 400, "fit"), (750, 500), True),  # bounded by its height: 600x400 either way

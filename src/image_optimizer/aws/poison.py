@@ -17,7 +17,6 @@ from typing import Any
 from ..errors import FailedEveryAttempt
 from .objects import ObjectRef, Outcome
 from .service import ImageService
-from .storage import quoted
 
 REASON = "failed on every attempt (crash, out of memory or timeout)"
 
@@ -55,13 +54,7 @@ def quarantine(service: ImageService, ref: ObjectRef) -> Outcome:
         return Outcome(
             "ignored", ref.bucket, ref.key, f"not an upload under INCOMING_PREFIX {settings.incoming_prefix!r}"
         )
-    head = service.storage.head(ref.bucket, ref.key)
+    head = service.storage.held(ref.bucket, ref.key, ref.etag, ref.version_id)
     if head is None:
-        here = False
-    elif ref.version_id:
-        here = head.version_id == ref.version_id
-    else:
-        here = not ref.etag or head.etag == quoted(ref.etag)
-    if head is None or not here:
         return Outcome("skipped", ref.bucket, ref.key, "original no longer at its key (processed or moved)")
     return service.quarantine(ref, head.etag, FailedEveryAttempt(REASON))  # as S3 gives it: quoted

@@ -229,7 +229,7 @@ def no_larger(spec: ThumbnailSpec, main: tuple[int, int]) -> bool:
     """Can `spec` be derived from a main image of size `main` without needing pixels it lacks? A fit thumbnail
     bounded by its box in some direction, or a crop thumbnail whose box fits inside the main image."""
     width, height = main
-    if spec.fit == "crop":
+    if spec.crops:
         return spec.width <= width and spec.height <= height
     return spec.width <= width or spec.height <= height
 

@@ -186,12 +186,19 @@ class S3Storage:
             response.get("Restore"),
         )
 
-    def holds(self, bucket: str, key: str, etag: str | None, version_id: str | None) -> bool:
-        """Is this upload (this version, or else this ETag) still the object at its key? Deleted counts as no."""
+    def held(self, bucket: str, key: str, etag: str | None, version_id: str | None) -> ObjectHead | None:
+        """The object at `key` when it is this upload (this version, or else this ETag, quoted or not as events
+        give it; with neither, whatever is there); None when the key holds another upload or nothing."""
         head = self.head(bucket, key)
         if head is None:
-            return False
-        return head.version_id == version_id if version_id else head.etag == etag
+            return None
+        if version_id:
+            return head if head.version_id == version_id else None
+        return head if not etag or head.etag == quoted(etag) else None
+
+    def holds(self, bucket: str, key: str, etag: str | None, version_id: str | None) -> bool:
+        """Is this upload still the object at its key (held)? Deleted counts as no."""
+        return self.held(bucket, key, etag, version_id) is not None
 
     def list(self, bucket: str, prefix: str) -> Iterator[Listed]:
         """Every object under `prefix`, page by page (the re-render command; the function's role cannot list)."""

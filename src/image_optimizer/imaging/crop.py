@@ -89,7 +89,7 @@ def place_smart(
 
 def crop_windows(plans: list[Plan], config: PipelineConfig) -> dict[str, Window]:
     """Each cropped thumbnail's window in whole upright source pixels: what the completion event reports."""
-    cropped = {spec.name for spec in config.thumbnails if spec.fit != "fit"}
+    cropped = {spec.name for spec in config.thumbnails if spec.crops}
     whole = plans[0].box  # the main plan's box is the whole upright source
     size = (round(whole[2]), round(whole[3]))
     return {plan.name: rounded(plan.box, size) for plan in plans if plan.name in cropped}

@@ -114,7 +114,7 @@ def _thumbnail_plan(
 ) -> Plan:
     """A crop starts centred; the client's focal point, when given, moves every crop (crop.py moves `smart`
     ones without one, once it has the pixels)."""
-    if spec.fit in ("crop", "smart"):
+    if spec.crops:
         box, size = crop_plan(width, height, spec.width, spec.height)
         return Plan(spec.name, size, centred_on(box, (width, height), focus) if focus else box)
     return Plan(spec.name, fit_size(width, height, spec.width, spec.height), whole)

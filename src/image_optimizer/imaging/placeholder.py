@@ -66,7 +66,7 @@ _SIZE = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9_-]*):(?P<w>[0-9]+)x(?P<h>[0
 def sizes(renditions: Iterable[tuple[str, int, int]], thumbnails: Iterable[ThumbnailSpec]) -> list[RenditionSize]:
     """Each (name, width, height) rendition with the way it was cut: the main keeps the whole picture."""
     # a smart crop is a crop: a part of the picture, never a srcset candidate
-    fits: dict[str, Fit] = {spec.name: "fit" if spec.fit == "fit" else "crop" for spec in thumbnails}
+    fits: dict[str, Fit] = {spec.name: "crop" if spec.crops else "fit" for spec in thumbnails}
     fits[MAIN] = "fit"
     return [RenditionSize(name, width, height, fits[name]) for name, width, height in renditions]
 
