@@ -5,7 +5,7 @@
 - vips: libvips (pyvips) the way its docs write a thumbnailer: `thumbnail_buffer` once, to the main size
   (shrink-on-load), `export_profile="srgb"` only when the source carries an ICC profile, flatten, `copy_memory()`,
   then each thumbnail from that main with `thumbnail_image` (`crop="centre"` for crop specs); q85, progressive
-  main, optimised Huffman tables, `keep="none"`. One libvips thread (VIPS_CONCURRENCY=1 unless set) and
+  main, optimised Huffman tables, `keep="none"`. One libvips thread (`concurrency_set(1)`) and
   no operation cache, as this pipeline runs on one thread and never sees the same upload twice.
 - floor: the source decoded alone at the smallest DCT scale that still covers the main rendition.
 - least: the least work that still writes the renditions, as a bound on what any pipeline built on Pillow can
@@ -19,7 +19,6 @@
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Callable
 from dataclasses import replace
 from functools import lru_cache
@@ -70,7 +69,7 @@ def vips(data: bytes) -> list[bytes]:
 
 def vips_main(data: bytes) -> Any:
     """The decoded, resampled, sRGB, flattened main image in memory (one streamed libvips pass)."""
-    pyvips = _pyvips()
+    pyvips = pyvips_one_thread()
     icc = {"export_profile": "srgb"} if _has_icc(pyvips.Image.new_from_buffer(data, "")) else {}
     main = pyvips.Image.thumbnail_buffer(data, CONFIG.max_width, height=TALL, size="down", **icc)
     if main.hasalpha():
@@ -92,12 +91,12 @@ def vips_thumbnails(main: Any) -> list[bytes]:
 
 
 @lru_cache(maxsize=1)
-def _pyvips() -> Any:
-    """pyvips on one libvips thread, without its operation cache (a repeated call would reuse its last result)."""
-    os.environ.setdefault("VIPS_CONCURRENCY", "1")  # read when libvips starts, on the first import
+def pyvips_one_thread() -> Any:
+    """pyvips on one libvips thread, without its operation cache (a repeated call would reuse its last result):
+    every libvips figure of the benchmarks, the crop methods' included."""
     import pyvips
 
-    pyvips.concurrency_set(1)  # and set again, should libvips have started before with another value
+    pyvips.concurrency_set(1)
     pyvips.cache_set_max(0)
     return pyvips
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import crops, encoders, sizes, stages, targets
-from benchmarks.baselines import CONFIG, SHAPES, VARIANTS, _pyvips
+from benchmarks.baselines import CONFIG, SHAPES, VARIANTS, pyvips_one_thread
 from benchmarks.chart import svg
 from benchmarks.quality import ScoreCache, score_all
 from benchmarks.report import print_end_to_end, print_table
@@ -291,7 +291,7 @@ def main() -> int:
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
         "processor": platform.processor() or platform.machine(),
-        "libvips threads": _pyvips().concurrency_get(),
+        "libvips threads": pyvips_one_thread().concurrency_get(),
     }
     args.out.write_text(
         json.dumps(

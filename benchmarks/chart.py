@@ -6,6 +6,7 @@ shared scale per panel, each bar labelled with its value.
 
 from __future__ import annotations
 
+import statistics
 from html import escape
 from typing import Any
 
@@ -45,7 +46,7 @@ def svg(report: dict[str, Any]) -> str:
             if row["ms"].get(name):
                 classes.setdefault(row["class"], {}).setdefault(name, []).append(row["ms"][name])
     medians = [
-        (size, {name: sorted(values)[len(values) // 2] for name, values in figures.items()})
+        (size, {name: statistics.median(values) for name, values in figures.items()})  # as the tables'
         for size, figures in classes.items()
     ]
     legend = [

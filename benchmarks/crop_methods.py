@@ -8,6 +8,7 @@ from typing import Any
 
 from PIL import Image
 
+from benchmarks.baselines import pyvips_one_thread
 from image_optimizer.imaging import crop
 from image_optimizer.imaging.layout import crop_plan
 
@@ -26,13 +27,12 @@ def vips_method(interesting: str) -> Method:
 
     def window(image: Image.Image, width: int, height: int) -> Window:
         import numpy as np
-        import pyvips
 
         scale = max(width / image.width, height / image.height)
         if scale >= 1:
             return centre_window(image, width, height)
         pixels = np.asarray(image)
-        source = pyvips.Image.new_from_array(pixels, interpretation="srgb")
+        source = pyvips_one_thread().Image.new_from_array(pixels, interpretation="srgb")
         resized = source.resize(scale)
         chosen = resized.smartcrop(min(width, resized.width), min(height, resized.height), interesting=interesting)
         whole, part = resized.numpy(), chosen.numpy()
@@ -57,9 +57,8 @@ def vips_timing(interesting: str) -> Callable[[Image.Image, int, int], object]:
 
     def run(image: Image.Image, width: int, height: int) -> object:
         import numpy as np
-        import pyvips
 
-        source = pyvips.Image.new_from_array(np.asarray(image), interpretation="srgb")
+        source = pyvips_one_thread().Image.new_from_array(np.asarray(image), interpretation="srgb")
         return source.thumbnail_image(width, height=height, crop=interesting).numpy()
 
     return run

@@ -52,10 +52,9 @@ def size_class(megapixels: float) -> str:
     return f"{megapixels:g} MP"
 
 
-def downscaled(source: Path, megapixels: float) -> bytes | None:
-    """`source` at `megapixels` (Lanczos), re-encoded at SWEEP_QUALITY with its EXIF and ICC profile; None when
+def downscaled(image: Image.Image, megapixels: float) -> bytes | None:
+    """`image` at `megapixels` (Lanczos), re-encoded at SWEEP_QUALITY with its EXIF and ICC profile; None when
     that would not be smaller than the source."""
-    image = Image.open(source)
     scale = math.sqrt(megapixels * 1e6 / (image.width * image.height))
     if scale >= 1:
         return None
@@ -67,16 +66,20 @@ def downscaled(source: Path, megapixels: float) -> bytes | None:
 
 
 def sweep_inputs(photos: list[Path], corpus: Path | None, into: Path) -> list[tuple[str, Path]]:
-    """(class, file) for every input, the downscaled photos written into `into` (scoring reads sources from
-    files); SMALL_UPLOADS from `corpus` unless it is None (a BENCH_DIR of the user's own)."""
-    inputs = []
-    for megapixels in SWEEP_MEGAPIXELS:
-        for photo in photos:
-            data = downscaled(photo, megapixels)
-            if data is not None:
-                path = into / f"{photo.stem}_{megapixels:g}mp.jpg"
-                path.write_bytes(data)
-                inputs.append((size_class(megapixels), path))
+    """(class, file) for every input, class by class, the downscaled photos written into `into` (scoring reads
+    sources from files); SMALL_UPLOADS from `corpus` unless it is None (a BENCH_DIR of the user's own). Each photo
+    is decoded once, for every size."""
+    by_size: dict[float, list[tuple[str, Path]]] = {megapixels: [] for megapixels in SWEEP_MEGAPIXELS}
+    for photo in photos:
+        with Image.open(photo) as image:
+            image.load()
+            for megapixels in SWEEP_MEGAPIXELS:
+                data = downscaled(image, megapixels)
+                if data is not None:
+                    path = into / f"{photo.stem}_{megapixels:g}mp.jpg"
+                    path.write_bytes(data)
+                    by_size[megapixels].append((size_class(megapixels), path))
+    inputs = [item for megapixels in SWEEP_MEGAPIXELS for item in by_size[megapixels]]
     for name, files in SMALL_UPLOADS.items():
         found = [corpus / file for file in files] if corpus else []
         inputs += [(name, path) for path in found if path.is_file()]

@@ -8,11 +8,9 @@ import sys
 from pathlib import Path
 
 from .errors import SettingsError
-from .local import rerender
+from .local import USAGE_ERROR, rerender
 from .settings import load_settings
-from .specs import rendition_name, rendition_names
-
-USAGE_ERROR = 2
+from .specs import rendition_name, rendition_outputs
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,8 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         targets = {
             (args.out / rendition_name(stem, name, fmt)).resolve()
             for stem in stems
-            for name in rendition_names(settings.pipeline)
-            for fmt in ("jpeg", *settings.pipeline.extra_formats)
+            for name, fmt in rendition_outputs(settings.pipeline)
         }
         if targets & {path.resolve() for path in args.inputs}:
             print("error: an output would overwrite an input; choose another --out", file=sys.stderr)

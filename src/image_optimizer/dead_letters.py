@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from .aws import events, poison
+from .aws import events
 from .aws.deadline import OutOfTime, StoppedEarly
 from .aws.objects import ObjectRef
 from .aws.observability import logger, metrics, traced_handler
-from .handler import get_service, record_outcome
+from .handler import get_sqs_processor, handle_ref
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.batch import BatchProcessor
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 # How an attempt ends when no Python code could report it (Lambda's errorType in the failure record).
@@ -54,10 +52,7 @@ def named_upload(failure: dict[str, Any]) -> ObjectRef:
     payload = failure.get("requestPayload")
     if not isinstance(payload, dict):
         raise Unresolved("not a Lambda failure record (no requestPayload)")
-    parsed = (
-        events.from_eventbridge(payload) if events.is_eventbridge(payload) else events.from_s3_notification(payload)
-    )
-    refs = [item for item in parsed if isinstance(item, ObjectRef)]
+    refs = [item for item in events.from_message(payload) if isinstance(item, ObjectRef)]
     if len(refs) != 1:  # S3 sends one record per event: several would leave unknown which one failed
         raise Unresolved(f"the event names {len(refs)} uploads; only a single upload is quarantined")
     return refs[0]
@@ -79,20 +74,7 @@ def resolve(record: SQSRecord) -> list[dict[str, Any]]:
     response = failure.get("responsePayload") or {}
     if not died(failure, ref):
         raise Unresolved(f"{ref.key}: not a poison upload ({response.get('errorType', 'no error type')}); kept")
-    logger.append_keys(bucket=ref.bucket, key=ref.key)
-    try:
-        outcome = poison.quarantine(get_service(), ref)
-    finally:
-        logger.remove_keys(["bucket", "key"])
-    record_outcome(outcome)
-    return [asdict(outcome)]
-
-
-@lru_cache(maxsize=1)
-def get_processor() -> BatchProcessor:
-    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-
-    return BatchProcessor(event_type=EventType.SQS)
+    return [asdict(handle_ref(ref, quarantine=True))]
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -103,5 +85,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     from aws_lambda_powertools.utilities.batch import process_partial_response
 
     return dict(
-        process_partial_response(event=event, record_handler=record_handler, processor=get_processor(), context=context)
+        process_partial_response(
+            event=event, record_handler=record_handler, processor=get_sqs_processor(), context=context
+        )
     )

@@ -168,9 +168,7 @@ def dispatch(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
                 event=event, record_handler=sqs_record_handler, processor=get_sqs_processor(), context=context
             )
         )
-    if events.is_eventbridge(event):
-        return {"results": process_all(events.from_eventbridge(event))}
-    return {"results": process_all(events.from_s3_notification(event))}
+    return {"results": process_all(events.from_message(event))}
 
 
 @logger.inject_lambda_context(clear_state=True)

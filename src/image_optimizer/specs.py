@@ -116,8 +116,7 @@ def oversized_rendition_key(
     """Why the upload at `source_key` cannot have its renditions (a key over S3_MAX_KEY_BYTES), or None."""
     keys = (
         output_key(source_key, name, incoming_prefix=incoming_prefix, output_prefix=output_prefix, fmt=fmt)
-        for name in rendition_names(config)
-        for fmt in ("jpeg", *config.extra_formats)
+        for name, fmt in rendition_outputs(config)
     )
     longest = max(keys, key=lambda key: len(key.encode()))
     if len(longest.encode()) <= S3_MAX_KEY_BYTES:
@@ -141,3 +140,8 @@ def parse_extra_formats(text: str) -> tuple[str, ...]:
 
 def rendition_names(config: PipelineConfig) -> tuple[str, ...]:
     return (MAIN, *(spec.name for spec in config.thumbnails))
+
+
+def rendition_outputs(config: PipelineConfig) -> list[tuple[str, str]]:
+    """Every (rendition name, format) an upload gets: each rendition as JPEG and in every extra format."""
+    return [(name, fmt) for name in rendition_names(config) for fmt in ("jpeg", *config.extra_formats)]

@@ -3,11 +3,14 @@ the corpus suite when the corpus is absent. No timing is asserted: timing goals 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import corpus_dir
+from tests.conftest import ROOT, corpus_dir
 from tests.integration.test_bench import run_bench
 
 
@@ -32,3 +35,15 @@ def test_make_bench_on_the_default_corpus_photos(tmp_path: Path) -> None:
     )
     assert sweep["0.5 MP"]["images"] == 7 and sweep["8 MP"]["images"] == 6  # the 8 MP iPhone photo is not upscaled
     assert {target["target"] for target in report["targets"]} >= {"8 MP: median ours / fair libvips"}
+    # docs/how-it-works.md's crop table, printed from the crop report the run writes beside bench.json
+    crops = tmp_path / "bench-crops.json"
+    printed = subprocess.run(
+        [sys.executable, "-m", "benchmarks.markdown", str(tmp_path / "bench.json"), "--crops", str(crops)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    held = json.loads(crops.read_text())["summary"]["held all"]["ours (smart)"]
+    assert f"| **smart** (this project) | {held['kept']:.3f} |" in printed
+    assert "| the best window that exists |" in printed

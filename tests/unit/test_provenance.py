@@ -1,9 +1,16 @@
 from dataclasses import replace
 
-from image_optimizer.aws.provenance import Source, Verdict, config_fingerprint, judge, rendition_fingerprint
-from image_optimizer.specs import PipelineConfig, parse_thumbnails
+from image_optimizer.aws.provenance import Source, Verdict, judge, rendition_fingerprint
+from image_optimizer.specs import MAIN, PipelineConfig, parse_thumbnails
 
 JPEGLI = "jpegli 0.3.2"
+
+
+def config_fingerprint(config: PipelineConfig, renderer: str) -> str:
+    """The main JPEG's fingerprint: what shapes every rendition."""
+    return rendition_fingerprint(config, MAIN, "jpeg", renderer)
+
+
 CONFIG = config_fingerprint(PipelineConfig(), JPEGLI)
 
 

@@ -6,12 +6,13 @@ import io
 
 import pytest
 
-from image_optimizer.aws.archive import archive_key, incoming_key
+from image_optimizer.aws.keys import archive_key, uploaded_key
 from image_optimizer.aws.rerender import Result, no_larger
 from image_optimizer.local.rerender import Progress
+from image_optimizer.settings import load_settings
 from image_optimizer.specs import ThumbnailSpec
 
-PREFIXES = {"incoming_prefix": "incoming/", "archive_prefix": "originals/"}
+SETTINGS = load_settings({"INCOMING_PREFIX": "incoming/", "ARCHIVE_PREFIX": "originals/"})
 
 
 @pytest.mark.parametrize(
@@ -23,8 +24,8 @@ PREFIXES = {"incoming_prefix": "incoming/", "archive_prefix": "originals/"}
     ],
 )
 def test_the_archive_key_keeps_the_path_and_file_name(key: str, archived: str) -> None:
-    assert archive_key(key, **PREFIXES) == archived
-    assert incoming_key(archived, **PREFIXES) == key
+    assert archive_key(SETTINGS, key) == archived
+    assert uploaded_key(SETTINGS, archived) == key
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..settings import Settings
-from ..specs import MAIN, output_key
+from .keys import rendition_key
 from .objects import ObjectRef
 from .storage import EventPublisher
 
@@ -24,7 +24,7 @@ def announce(
     client (the Django storage) stored for this upload."""
     if publisher is None:
         return
-    main_key = output_key(ref.key, MAIN, incoming_prefix=settings.incoming_prefix, output_prefix=settings.output_prefix)
+    main_key = rendition_key(settings, ref.key)
     detail = {
         "bucket": ref.bucket,
         "sourceKey": ref.key,

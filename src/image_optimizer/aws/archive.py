@@ -9,11 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from ..imaging.crop import FOCUS_METADATA
 from ..settings import Settings
+from .keys import archive_key
 from .provenance import Source, Verdict, judge
 from .storage import ObjectChanged, ObjectGone, ObjectHead, S3Storage
 
-FOCUS_METADATA = "focus"  # the upload's x-amz-meta-focus, kept on its archive copy for re-renders
 ARCHIVE_CONFIG = "archive"  # the `pipeline` metadata of an archive copy: its bytes are the upload's own
 COPY_ATTEMPTS = 3  # conditional copies that lost a race are re-decided this many times, then retried later
 NEEDS_RESTORE = ("DEEP_ARCHIVE", "GLACIER")  # classes whose objects must be restored before they can be read
@@ -25,16 +26,6 @@ class NewerArchived(Exception):
 
 class ArchiveFailed(Exception):
     """The copy could not be made or verified; transient: the original stays and the event comes back."""
-
-
-def archive_key(source_key: str, *, incoming_prefix: str, archive_prefix: str) -> str:
-    """`incoming/<path>/<file name as uploaded>` -> `<archive prefix><path>/<file name as uploaded>`."""
-    return archive_prefix + source_key.removeprefix(incoming_prefix)
-
-
-def incoming_key(archived_key: str, *, incoming_prefix: str, archive_prefix: str) -> str:
-    """The key the upload had: its renditions are named from it (specs.output_key)."""
-    return incoming_prefix + archived_key.removeprefix(archive_prefix)
 
 
 def keep_upload(
@@ -51,7 +42,7 @@ def keep_upload(
     client's focal point (`focus`, x-amz-meta-focus) so that a re-render places the crops where the upload did."""
     if not settings.archive_prefix:
         return
-    target = archive_key(source.key, incoming_prefix=settings.incoming_prefix, archive_prefix=settings.archive_prefix)
+    target = archive_key(settings, source.key)
     keep_original(
         storage,
         bucket,

@@ -8,25 +8,13 @@ from collections.abc import Iterator
 from urllib.parse import unquote
 
 from ..settings import Settings
-from ..specs import MAIN, output_key
 from . import archive
+from .keys import archive_key, rendition_key, uploaded_key
 from .storage import Listed, S3Storage
 
 
 class RestoreFirst(Exception):
     """Archive copies in DEEP_ARCHIVE (or GLACIER) that are not restored: the run is refused before any work."""
-
-
-def main_key(settings: Settings, key: str) -> str:
-    """The main rendition's key for the upload at `key` (under INCOMING_PREFIX)."""
-    prefixes = {"incoming_prefix": settings.incoming_prefix, "output_prefix": settings.output_prefix}
-    return output_key(key, MAIN, **prefixes, fmt="jpeg")
-
-
-def incoming_key(settings: Settings, archived_key: str) -> str:
-    """The upload's key under INCOMING_PREFIX, as its renditions name it, for its archive copy's key."""
-    prefixes = {"incoming_prefix": settings.incoming_prefix, "archive_prefix": settings.archive_prefix}
-    return archive.incoming_key(archived_key, **prefixes)
 
 
 class Backlog:
@@ -43,7 +31,7 @@ class Backlog:
         for item in self.storage.list(self.bucket, self.settings.archive_prefix + prefix):
             if item.key.endswith("/"):
                 continue
-            main = main_key(self.settings, incoming_key(self.settings, item.key))
+            main = rendition_key(self.settings, uploaded_key(self.settings, item.key))
             if main not in latest or item.last_modified >= latest[main].last_modified:
                 latest[main] = item
         return sorted(latest.values(), key=lambda item: item.key)
@@ -69,10 +57,9 @@ class Backlog:
                 continue
             head = self.storage.head(self.bucket, item.key)
             source_key = unquote(head.metadata.get("source-key", "")) if head else ""
-            if not source_key or main_key(settings, source_key) != item.key:
+            if not source_key or rendition_key(settings, source_key) != item.key:
                 continue  # a thumbnail, or not a rendition of this function
-            prefixes = {"incoming_prefix": settings.incoming_prefix, "archive_prefix": settings.archive_prefix}
-            if settings.archive_prefix and self.storage.head(self.bucket, archive.archive_key(source_key, **prefixes)):
+            if settings.archive_prefix and self.storage.head(self.bucket, archive_key(settings, source_key)):
                 continue  # re-rendered from its original instead
             yield item.key
 

@@ -94,11 +94,14 @@ def from_sqs_body(body: str) -> list[Parsed]:
     message = json.loads(body)
     if not isinstance(message, dict):
         raise ValueError("the message body is not a JSON object")
-    if is_eventbridge(message):
-        return from_eventbridge(message)
-    if is_s3_test_event(message) or "Records" in message:
-        return from_s3_notification(message)
-    raise ValueError("the message body is neither an S3 notification nor an EventBridge S3 event")
+    if not (is_eventbridge(message) or is_s3_test_event(message) or "Records" in message):
+        raise ValueError("the message body is neither an S3 notification nor an EventBridge S3 event")
+    return from_message(message)
+
+
+def from_message(message: dict[str, Any]) -> list[Parsed]:
+    """An EventBridge S3 event or an S3 notification, whichever `message` is."""
+    return from_eventbridge(message) if is_eventbridge(message) else from_s3_notification(message)
 
 
 def from_batch_task(task: S3BatchOperationTask) -> ObjectRef:

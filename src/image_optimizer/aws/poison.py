@@ -57,4 +57,5 @@ def quarantine(service: ImageService, ref: ObjectRef) -> Outcome:
     head = service.storage.held(ref.bucket, ref.key, ref.etag, ref.version_id)
     if head is None:
         return Outcome("skipped", ref.bucket, ref.key, "original no longer at its key (processed or moved)")
-    return service.quarantine(ref, head.etag, FailedEveryAttempt(REASON))  # as S3 gives it: quoted
+    # Moved undecoded, conditional on the ETag as S3 gives it (quoted)
+    return service.rejections.reject(ref, head.etag, FailedEveryAttempt(REASON), ref.size or 0)

@@ -6,9 +6,10 @@ so a stale event never overwrites the renditions of a newer upload of the same k
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import Enum
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from ..specs import PipelineConfig
 
@@ -29,7 +30,7 @@ class Source:
     version_id: str | None
     last_modified: str  # ISO 8601 from S3 (second resolution)
     sequencer: str | None  # from the event: orders the events of one key exactly, when present
-    config: str  # fingerprint of the settings and code that made the renditions (config_fingerprint)
+    config: str  # fingerprint of the settings and code that made the rendition (rendition_fingerprint)
     current: bool = True  # the upload is still the object at its key (nothing newer replaced it)
     derived_from: str = ""  # rerender --from-main: the main rendition these pixels were taken from
 
@@ -49,27 +50,31 @@ class Source:
             fields["derived-from"] = metadata_value(self.derived_from)
         return fields
 
+    @classmethod
+    def from_metadata(cls, key: str | None, metadata: Mapping[str, str]) -> Source:
+        """The upload an archive copy or a rendition came from, as its metadata names it (`key`: None to take the
+        one the metadata names); the reverse of metadata(), without the fingerprint."""
+        return cls(
+            unquote(metadata.get("source-key", "")) if key is None else key,
+            metadata.get("source-etag", ""),
+            metadata.get("source-version-id"),
+            metadata.get("source-last-modified", ""),
+            metadata.get("source-sequencer"),
+            "",
+        )
+
 
 def metadata_value(text: str) -> str:
     return quote(text, safe="/ :;,()=+-_.'\"[]")[:1024]
 
 
-def config_fingerprint(config: PipelineConfig, renderer: str) -> str:
-    """What made the renditions: the settings, and `renderer`, the code that ran them (renderer.identity:
-    the JPEG encoder that actually ran, since a process where jpegli could not load writes other bytes from the
-    same settings; library versions; a digest of the rendering code). A fixed quality makes the quality target
-    moot, so it is left out; so is the thread count (the same bytes, sooner)."""
-    config = replace(config, threads=1)
-    if config.quality is not None:
-        config = replace(config, quality_target=0)
-    return hashlib.sha256(f"{config!r} {renderer}".encode()).hexdigest()[:16]
-
-
 def rendition_fingerprint(config: PipelineConfig, name: str, fmt: str, renderer: str) -> str:
     """What made one rendition: only what shapes it, so adding a thumbnail size keeps every rendition already
     written (rerender). The main image's geometry and quality settings shape every rendition (thumbnails may be
-    resampled from it, and their quality follows its own); a thumbnail's own spec shapes only it; `renderer` as
-    for config_fingerprint. The other thumbnails' sizes, the input limits and the thread count are left out, and
+    resampled from it, and their quality follows its own); a thumbnail's own spec shapes only it; `renderer` is the
+    code that ran them (renderer.identity: the JPEG encoder that actually ran, since a process where jpegli could
+    not load writes other bytes from the same settings; library versions; a digest of the rendering code). A fixed
+    quality makes the quality target moot, so it is left out. The other thumbnails' sizes, the input limits and the thread count are left out, and
     so are the extra formats: WebP's smaller largest side (layout.largest_side) shapes only a main taller than
     16,383 px with MAX_HEIGHT unset, and adding WebP must not rewrite every JPEG for those few."""
     spec = next((thumbnail for thumbnail in config.thumbnails if thumbnail.name == name), None)

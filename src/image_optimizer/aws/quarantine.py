@@ -8,30 +8,27 @@ import contextlib
 from typing import Protocol
 
 from ..errors import ImageRejected, ImageTooLarge
-from ..settings import Settings
-from ..specs import failed_key
 from .announce import announce
+from .keys import quarantine_key
 from .objects import STALE, ObjectRef, Outcome
+from .parts import ServicePart, Wiring
 from .provenance import metadata_value
-from .storage import EventPublisher, ObjectChanged, ObjectGone, S3Storage
+from .storage import EventPublisher, ObjectChanged, ObjectGone
 
 
 def too_large(size: int, limit: int) -> ImageTooLarge:
     return ImageTooLarge(f"upload is {size} bytes, over the limit MAX_INPUT_BYTES={limit}")
 
 
-class Wiring(Protocol):
-    """The service the quarantine works for: its storage, settings and publisher are read at each use, so they
-    are one value however they are reached."""
-
-    storage: S3Storage
-    settings: Settings
+class Announcing(Wiring, Protocol):
     publisher: EventPublisher | None
 
 
-class Quarantine:
-    def __init__(self, wiring: Wiring) -> None:
-        self.wiring = wiring
+class Quarantine(ServicePart):
+    wiring: Announcing  # the service, with its publisher
+
+    def __init__(self, wiring: Announcing) -> None:
+        super().__init__(wiring)
 
     def reject(
         self,
@@ -43,7 +40,7 @@ class Quarantine:
         content_type: str | None = None,
     ) -> Outcome:
         """Move the original to FAILED_PREFIX (copy, then delete) with the reason in its metadata."""
-        storage, settings = self.wiring.storage, self.wiring.settings
+        storage, settings = self.storage, self.settings
         version_id = version_id or ref.version_id
         identity = (etag or "").strip('"') or "unknown"  # every caller has the ETag of what it read
         target, copied = self._failed_key(ref, identity)
@@ -81,12 +78,11 @@ class Quarantine:
         """failed/<same path>, unless another rejected upload is there: then beside it, tagged with this one's
         ETag (a copy would replace it, and on an unversioned bucket that upload would be gone). True: this
         upload's own copy is there already (an earlier attempt, or a repeat of the event)."""
-        settings = self.wiring.settings
-        prefixes = {"incoming_prefix": settings.incoming_prefix, "failed_prefix": settings.failed_prefix}
-        target = failed_key(ref.key, **prefixes)
-        held = self.wiring.storage.head(ref.bucket, target)
+        settings = self.settings
+        target = quarantine_key(settings, ref.key)
+        held = self.storage.head(ref.bucket, target)
         if held is None:
             return target, False
         if held.metadata.get("source-etag") == identity:
             return target, True
-        return failed_key(ref.key, **prefixes, tag=identity[:12]), False
+        return quarantine_key(settings, ref.key, tag=identity[:12]), False

@@ -7,18 +7,18 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import cached_property
-from typing import Protocol
 
 from ..imaging import placeholder
 from ..imaging.crop import format_focus
 from ..imaging.pipeline import OptimizedImage, Rendition
-from ..settings import Settings
-from ..specs import CONTENT_TYPES, output_key
+from ..specs import CONTENT_TYPES
 from . import renderer
+from .keys import rendition_key
 from .objects import OutputInfo, window_metadata
 from .observability import in_this_trace
+from .parts import ServicePart, Wiring
 from .provenance import Source, Verdict, judge, rendition_fingerprint
-from .storage import ObjectChanged, ObjectGone, S3Storage
+from .storage import ObjectChanged, ObjectGone
 
 WRITE_ATTEMPTS = 3  # conditional writes that lost a race are re-decided this many times, then retried later
 # Renditions are written concurrently: a write is a PUT (and a HEAD when its key is taken) spent waiting on S3, not
@@ -35,28 +35,12 @@ class WriteContention(Exception):
     """Conditional writes kept losing races; transient, so the invocation fails and is retried."""
 
 
-class Wiring(Protocol):
-    """The service the writer works for: its storage and settings are read at each use, so they are one value
-    however they are reached (a test that patches the service's settings patches the writer's)."""
-
-    storage: S3Storage
-    settings: Settings
-
-
-class RenditionWriter:
+class RenditionWriter(ServicePart):
     def __init__(self, wiring: Wiring, max_parallel_writes: int = MAX_PARALLEL_WRITES) -> None:
         if max_parallel_writes < 1:
             raise ValueError(f"max_parallel_writes must be at least 1, not {max_parallel_writes}")
-        self.wiring = wiring
+        super().__init__(wiring)
         self.max_parallel_writes = max_parallel_writes
-
-    @property
-    def storage(self) -> S3Storage:
-        return self.wiring.storage
-
-    @property
-    def settings(self) -> Settings:
-        return self.wiring.settings
 
     @cached_property
     def code_identity(self) -> str:
@@ -88,10 +72,12 @@ class RenditionWriter:
         rendition, False: this upload's rendition, made the same way, was there already and is kept."""
         renditions = result.renditions if renditions is None else renditions
         outputs = [
-            OutputInfo(r.name, self.output_key(key, r.name, r.format), r.width, r.height, len(r.data), r.format)
+            OutputInfo(
+                *(r.name, rendition_key(self.settings, key, r.name, r.format), r.width, r.height, len(r.data)),
+                *(r.format, result.windows.get(r.name)),
+            )
             for r in renditions
         ]
-        outputs = [replace(output, window=result.windows.get(output.name)) for output in outputs]
         extras = [window_metadata(output, f"{result.source_width}x{result.source_height}") for output in outputs]
         write_one = in_this_trace(self._write_one)
         sizes = self._sizes(result)
@@ -111,20 +97,13 @@ class RenditionWriter:
         # Every write has ended here; the first failure in rendition order decides, as a sequential loop would.
         return outputs, [write.result() for write in writes]
 
-    def output_key(self, key: str, name: str, fmt: str = "jpeg") -> str:
-        """Where rendition `name` (in format `fmt`) of the upload at `key` goes."""
-        settings = self.settings
-        return output_key(
-            key, name, incoming_prefix=settings.incoming_prefix, output_prefix=settings.output_prefix, fmt=fmt
-        )
-
     def _sizes(self, result: OptimizedImage) -> str:
         """Every rendition's size, for the page's srcset (placeholder.format_sizes)."""
         jpegs = [(r.name, r.width, r.height) for r in result.renditions if r.format == "jpeg"]
         return placeholder.format_sizes(placeholder.sizes(jpegs, self.settings.pipeline.thumbnails))
 
     def _write_one(
-        self, bucket: str, key: str, data: bytes, content_type: str, source: Source, page: dict[str, str] | None = None
+        self, bucket: str, key: str, data: bytes, content_type: str, source: Source, page: dict[str, str]
     ) -> bool:
         """Write while the key is free, the usual case: one request. When something is there, or the upload is no
         longer at its key, look first and write conditionally on what is there: a race lost is re-decided.
@@ -140,7 +119,7 @@ class RenditionWriter:
                     data,
                     content_type=content_type,
                     cache_control=self.settings.cache_control,
-                    metadata=placeholder.merged(source.metadata(), page or {}),
+                    metadata=placeholder.merged(source.metadata(), page),
                     replacing=replacing,
                 )
             except (ObjectChanged, ObjectGone):

@@ -13,21 +13,19 @@ import io
 import re
 from dataclasses import dataclass, field, replace
 from typing import IO, cast
-from urllib.parse import unquote
 
 from PIL import Image
 
 from ..errors import ImageRejected
-from ..imaging.crop import parse_focus
-from ..settings import Settings
-from ..specs import MAIN, PipelineConfig, ThumbnailSpec, rendition_names, stem_of
-from .archive import FOCUS_METADATA
-from .backlog import incoming_key, main_key
+from ..imaging.crop import focus_in
+from ..specs import MAIN, PipelineConfig, ThumbnailSpec, rendition_outputs, stem_of
+from .keys import rendition_key, uploaded_key
 from .objects import ObjectRef, Outcome, Status
+from .parts import ServicePart
 from .provenance import Source, Verdict, judge, metadata_value
 from .renditions import Superseded
 from .service import ImageService
-from .storage import NeedsRestore, ObjectChanged, ObjectGone, S3Storage
+from .storage import NeedsRestore, ObjectChanged, ObjectGone
 
 _RENDITION_SUFFIX = re.compile(r"(_[A-Za-z0-9][A-Za-z0-9_-]*)?\.(jpg|webp|avif)")
 
@@ -47,33 +45,26 @@ class Result:
     reason: str = ""
 
 
-class Rerenderer:
+class Rerenderer(ServicePart):
     def __init__(self, service: ImageService, bucket: str) -> None:
-        self.service = service
+        super().__init__(service)
+        self.service = service  # (the same service, typed with its optimizer and writer)
         self.bucket = bucket
-
-    @property
-    def storage(self) -> S3Storage:
-        return self.service.storage
-
-    @property
-    def settings(self) -> Settings:  # the service's, read at each use, as its writer reads them
-        return self.service.settings
 
     # ---------------------------------------------------------------- one upload
     def rerender(self, archived_key: str, *, etag: str | None = None, prune: bool = False) -> Result:
         """Re-render the upload whose archive copy is `archived_key` (raises NeedsRestore when it cannot be read).
         When every rendition is already this upload's, made the same way, the copy is not even read (a GLACIER_IR
         read is billed per GB)."""
-        key = incoming_key(self.settings, archived_key)
+        key = uploaded_key(self.settings, archived_key)
         result = Result(key, archived_key)
         head = self.storage.head(self.bucket, archived_key)
         if head is None or (etag and head.etag != etag):
             return replace(result, status="skipped", reason="the archive copy changed or went since it was listed")
-        source = self._source(key, head.metadata)
-        focus = kept_focus(head.metadata)  # the upload's focal point places its crops again
+        source = Source.from_metadata(key, head.metadata)
+        focus = focus_in(head.metadata)  # the upload's focal point places its crops again
         config = replace(self.settings.pipeline, focus=focus)
-        names = [(name, fmt) for name in rendition_names(config) for fmt in ("jpeg", *config.extra_formats)]
+        names = rendition_outputs(config)
         done = self._already_made(key, source, names, focus)
         if len(done) == len(names):
             return self._finish(replace(result, kept=sorted(done)), {*done}, prune=prune)
@@ -92,11 +83,11 @@ class Rerenderer:
         head = self.storage.head(self.bucket, main_key)
         if head is None:
             return Result(main_key, main_key, "skipped", reason="the main rendition is gone")
-        key = unquote(head.metadata.get("source-key", ""))
-        source = replace(self._source(key, head.metadata), derived_from=main_key)
+        source = replace(Source.from_metadata(None, head.metadata), derived_from=main_key)
+        key = source.key
         result = Result(key, main_key)
         config = self.settings.pipeline
-        names = [(name, fmt) for name in rendition_names(config) for fmt in ("jpeg", *config.extra_formats)]
+        names = rendition_outputs(config)
         names.remove((MAIN, "jpeg"))
         done = self._already_made(key, source, names) | {main_key}
         if len(done) == len(names) + 1:
@@ -112,17 +103,6 @@ class Rerenderer:
         result.needs_original = [spec.name for spec in config.thumbnails if spec not in derivable]
         derived = replace(config, max_width=size[0], max_height=size[1], thumbnails=derivable)
         return self._render(result, io.BytesIO(data), derived, source, done, prune=prune)
-
-    def _source(self, key: str, meta: dict[str, str]) -> Source:
-        """The upload an archive copy or a rendition came from, as its metadata names it."""
-        return Source(
-            key,
-            meta.get("source-etag", ""),
-            meta.get("source-version-id"),
-            meta.get("source-last-modified", ""),
-            meta.get("source-sequencer"),
-            "",
-        )
 
     def _already_made(
         self, key: str, source: Source, names: list[tuple[str, str]], focus: tuple[float, float] | None = None
@@ -199,7 +179,7 @@ class Rerenderer:
     # ---------------------------------------------------------------- renditions no longer named
     def _unnamed(self, key: str, named: set[str]) -> list[str]:
         """This upload's renditions (their source-key says so) that are not `named` by the current settings."""
-        stem = stem_of(main_key(self.settings, key))
+        stem = stem_of(rendition_key(self.settings, key))
         found = []
         for item in self.storage.list(self.bucket, stem):
             if item.key in named or not _RENDITION_SUFFIX.fullmatch(item.key[len(stem) :]):
@@ -222,7 +202,7 @@ class Rerenderer:
 
     # ---------------------------------------------------------------- naming
     def _key(self, key: str, name: str, fmt: str) -> str:
-        return self.service.renditions.output_key(key, name, fmt)
+        return rendition_key(self.settings, key, name, fmt)
 
 
 def no_larger(spec: ThumbnailSpec, main: tuple[int, int]) -> bool:
@@ -235,11 +215,3 @@ def no_larger(spec: ThumbnailSpec, main: tuple[int, int]) -> bool:
 
 
 __all__ = ["NeedsRestore", "Rerenderer", "Result", "no_larger"]
-
-
-def kept_focus(metadata: dict[str, str]) -> tuple[float, float] | None:
-    """The focal point an archive copy kept (archive.FOCUS_METADATA), or None (none, or unreadable)."""
-    try:
-        return parse_focus(metadata[FOCUS_METADATA]) if FOCUS_METADATA in metadata else None
-    except ValueError:
-        return None

@@ -12,7 +12,7 @@ from typing import IO, Any, cast
 
 from ..errors import ImageRejected, KeyTooLong
 from ..imaging import pipeline
-from ..imaging.crop import format_focus, parse_focus
+from ..imaging.crop import focus_in, format_focus
 from ..settings import Settings
 from ..specs import PipelineConfig, oversized_rendition_key
 from . import archive
@@ -31,7 +31,6 @@ class AlreadyWritten(Exception):
 
 
 Optimizer = Callable[[IO[bytes], PipelineConfig], pipeline.OptimizedImage]  # the upload as it arrives
-FOCUS_METADATA = "focus"  # x-amz-meta-focus: x,y, the client's focal point for every crop (crop.parse_focus)
 
 
 class ImageService:
@@ -55,10 +54,6 @@ class ImageService:
         started = time.perf_counter()
         outcome = self._process(ref)
         return replace(outcome, duration_ms=round((time.perf_counter() - started) * 1000, 1))
-
-    def quarantine(self, ref: ObjectRef, etag: str, rejection: ImageRejected) -> Outcome:
-        """Move the upload (conditional on `etag`) to FAILED_PREFIX without reading its body: poison.py."""
-        return self.rejections.reject(ref, etag, rejection, ref.size or 0)
 
     def _process(self, ref: ObjectRef) -> Outcome:
         settings, rejections = self.settings, self.rejections
@@ -125,17 +120,13 @@ class ImageService:
 
     def _focus(self, ref: ObjectRef, original: StoredObject) -> tuple[float, float] | None:
         """The client's focal point, or None; bad metadata is ignored with one log line, never a failure."""
-        text = original.metadata.get(FOCUS_METADATA)
-        if text is None:
-            return None
-        try:
-            return parse_focus(text)
-        except ValueError as error:
-            logger.warning("focus metadata ignored", key=ref.key, error=str(error))
-            return None
+        return focus_in(
+            original.metadata,
+            ignored=lambda error: logger.warning("focus metadata ignored", key=ref.key, error=str(error)),
+        )
 
     def _optimize(
-        self, original: StoredObject, focus: tuple[float, float] | None = None
+        self, original: StoredObject, focus: tuple[float, float] | None
     ) -> tuple[pipeline.OptimizedImage | ImageRejected, int]:
         """The renditions, or why the upload is rejected; and its size. The decoder reads the body as it arrives
         (download.Download), so the download overlaps the decode. Only an upload received whole is judged: a
@@ -156,7 +147,7 @@ class ImageService:
         ref: ObjectRef,
         source: Source,
         result: pipeline.OptimizedImage,
-        focus: tuple[float, float] | None = None,
+        focus: tuple[float, float] | None,
     ) -> list[OutputInfo]:
         outputs, written = self.renditions.write(ref.bucket, ref.key, source, result, focus=focus)
         if not source.current and not any(written):

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from PIL import Image, ImageChops, ImageFilter, ImageMath, ImageStat
 
-from .layout import Box, centred_on, crop_plan, orient
+from .layout import Box, centred_on, crop_plan, fit_size, orient
 
 if TYPE_CHECKING:
     from ..specs import PipelineConfig
@@ -133,6 +133,7 @@ def rounded(box: Box, size: tuple[int, int] | None = None) -> Window:
     return (x, y, x + box_w, y + box_h)
 
 
+FOCUS_METADATA = "focus"  # x-amz-meta-focus: x,y, a client's focal point for every crop; kept on the archive copy
 _FOCUS = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*,\s*([0-9]*\.?[0-9]+)\s*$")
 
 
@@ -145,6 +146,21 @@ def parse_focus(text: str) -> tuple[float, float]:
     if not (0 <= x <= 1 and 0 <= y <= 1):
         raise ValueError(f"focus {text[:40]!r} is outside 0-1")
     return x, y
+
+
+def focus_in(
+    metadata: Mapping[str, str], *, ignored: Callable[[ValueError], object] | None = None
+) -> tuple[float, float] | None:
+    """The focal point `metadata` carries, or None: none there, or unreadable (then passed to `ignored`): a bad
+    point is never the upload's failure."""
+    if FOCUS_METADATA not in metadata:
+        return None
+    try:
+        return parse_focus(metadata[FOCUS_METADATA])
+    except ValueError as error:
+        if ignored:
+            ignored(error)
+        return None
 
 
 def format_focus(point: tuple[float, float]) -> str:
@@ -166,8 +182,7 @@ def _working_copy(image: Image.Image, orientation: int) -> tuple[Image.Image, Im
     if image.mode not in ("RGB", "RGBA", "L", "LA", "CMYK"):
         has_alpha = "transparency" in image.info or image.mode == "PA"
         image = image.convert("RGBA" if has_alpha else "RGB")
-    scale = min(1.0, WORK_SIDE / max(image.size))
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    size = fit_size(image.width, image.height, WORK_SIDE, WORK_SIDE)
     if max(image.size) > SAMPLING * WORK_SIDE:
         # Every pixel of a large image is more reading than the decision needs: a grid of SAMPLING^2 samples per
         # working pixel, averaged, places windows as well (within 0.01 on benchmarks/crops.py) at a fifth of the time.

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 from urllib.parse import quote
 
+from . import USAGE_ERROR
+
 if TYPE_CHECKING:  # imported when the command runs: the parser is built for every command
     from ..aws.rerender import Result
     from ..aws.storage import Listed
     from ..settings import Settings
 
-USAGE_ERROR = 2
 SUMMARY = ("re-rendered", "unchanged", "pruned", "failed")
 BAR_WIDTH = 30
 

@@ -7,11 +7,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.storage import default_storage
 
-from ...imaging.crop import format_focus
+from ...imaging.crop import FOCUS_METADATA, format_focus
 from ...specs import CONTENT_TYPES, MAIN
 from .storage import IncomingImageStorage
 
@@ -101,8 +100,9 @@ def presigned_post(
     fields = {"Content-Type": content_type}
     conditions: list[Any] = [["starts-with", "$Content-Type", "image/"]]
     if focus is not None:
-        fields["x-amz-meta-focus"] = format_focus(focus)
-        conditions.append({"x-amz-meta-focus": fields["x-amz-meta-focus"]})
+        field = f"x-amz-meta-{FOCUS_METADATA}"
+        fields[field] = format_focus(focus)
+        conditions.append({field: fields[field]})
     _, storage = _resolve("", storage)
     basename = posixpath.basename(filename.replace("\\", "/"))  # a browser's name, not a path of ours
     raw = storage.claim_available_name(
@@ -139,12 +139,12 @@ def crop_window(name: Any, thumbnail: str, storage: IncomingImageStorage | None 
     if not name:
         return None
     key = storage.rendition_key(name, thumbnail)
-    try:
-        metadata = storage.connection.meta.client.head_object(Bucket=storage.bucket_name, Key=key)["Metadata"]
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise
+    if not any(spec.name == thumbnail and spec.crops for spec in storage.thumbnail_specs):
+        return None  # a fit thumbnail shows the whole picture: no window, no request
+    head = storage.head(key)
+    if head is None:
+        return None
+    metadata = head.get("Metadata", {})
     try:
         x0, y0, x1, y1 = (int(part) for part in metadata["window"].split(","))
         width, height = (int(part) for part in metadata["source-size"].split("x"))

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from botocore.exceptions import ClientError
 from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.utils.html import format_html, format_html_join
@@ -81,12 +80,9 @@ def image_info(name: Any, storage: IncomingImageStorage | None = None) -> ImageI
     name, storage = _resolve(name, storage)
     if not name:
         return None
-    try:
-        head = storage.connection.meta.client.head_object(Bucket=storage.bucket_name, Key=storage.rendition_key(name))
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise
+    head = storage.head(storage.rendition_key(name))
+    if head is None:
+        return None
     metadata = head.get("Metadata", {})
     sizes = tuple(parse_sizes(metadata.get(RENDITIONS, "")))
     main = next((size for size in sizes if size.name == MAIN), None)

@@ -18,7 +18,7 @@ from django.utils.crypto import get_random_string
 from storages.backends.s3 import S3Storage
 from storages.utils import ReadBytesWrapper, clean_name, safe_join
 
-from ...imaging.crop import format_focus
+from ...imaging.crop import FOCUS_METADATA, format_focus
 from ...settings import SETTINGS
 from ...specs import MAIN, ThumbnailSpec, parse_extra_formats, parse_thumbnails, rendition_name, stem_of
 
@@ -211,7 +211,9 @@ class IncomingImageStorage(S3Storage):
         if name is None:
             name = content.name
         focus = focus if focus is not None else getattr(content, "focus", None)
-        metadata = {"focus": format_focus(focus)} if focus is not None else {}  # a bad point fails before any write
+        metadata = (
+            {FOCUS_METADATA: format_focus(focus)} if focus is not None else {}
+        )  # a bad point fails before any write
         if not hasattr(content, "chunks"):
             content = File(content, name)
         validate_file_name(name, allow_relative_path=True)
@@ -274,6 +276,15 @@ class IncomingImageStorage(S3Storage):
     def listdir(self, name: str) -> tuple[list[str], list[str]]:
         directories, files = super().listdir(self._key(self.output_prefix, clean_name(name)))
         return directories, [file for file in files if not file.endswith(f".{CLAIM_SUFFIX}")]
+
+    def head(self, key: str) -> dict[str, Any] | None:
+        """HeadObject's answer for a bucket key, or None when nothing is there."""
+        try:
+            return dict(self.connection.meta.client.head_object(Bucket=self.bucket_name, Key=key))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
 
     # ---- progress of one upload ----
 
