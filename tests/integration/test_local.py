@@ -121,3 +121,18 @@ def test_run_against_a_separate_s3_server_process(tmp_path: Path) -> None:
         assert (
             head["ContentType"] == "image/jpeg" and head["Metadata"]["source-key"] == f"incoming/{Path(images[0]).name}"
         )
+
+
+@pytest.mark.timeout(60)  # the failure this guards against was a wait for ever
+def test_run_on_a_taken_port_says_so_instead_of_waiting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from image_optimizer.local import run
+
+    with socket.socket() as holder:  # another program listening on the port
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        status = run.run([], watch=True, endpoint_url=None, bucket="image-optimizer-local", port=port, out=tmp_path)
+    assert status == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: port {port} on 127.0.0.1 is in use (another `make run ARGS=--watch`?): stop it or pass --port"
+    )

@@ -20,6 +20,7 @@ import boto3
 import requests
 from PIL import Image
 
+from image_optimizer.local.run import port_taken
 from image_optimizer.settings import SETTINGS
 from tests.conftest import EVENTS_DIR, ROOT
 from tests.integration.test_local import moto_server_process
@@ -166,7 +167,14 @@ def s3_client(endpoint: str):  # type: ignore[no-untyped-def]
 
 @contextlib.contextmanager
 def watching() -> Iterator[str]:
-    """`make run ARGS=--watch` as written; yields what it printed up to and including the Django environment."""
+    """`make run ARGS=--watch` as written; yields what it printed up to and including the Django environment.
+    Port 9000 must be free first: whatever held it (the server of the test before) has let go, or it is named."""
+    deadline = time.monotonic() + 30
+    while port_taken(WATCH_PORT):
+        if time.monotonic() > deadline:
+            holders = subprocess.run(["ss", "-ltnp", f"sport = :{WATCH_PORT}"], capture_output=True, text=True).stdout
+            raise AssertionError(f"port {WATCH_PORT} is still taken after 30 s:\n{holders}")
+        time.sleep(0.2)
     process = start_group("make -s run ARGS=--watch", stdout=subprocess.PIPE, env={"PYTHONUNBUFFERED": "1"})
     try:
         assert process.stdout is not None
@@ -280,6 +288,7 @@ def test_django_walkthrough_as_written(tmp_path: Path) -> None:
 
 
 SITE = "http://127.0.0.1:8000/"
+WATCH_PORT = 9000  # `make run ARGS=--watch`'s, as the docs write it
 
 
 def poll(fetch: Callable[[], requests.Response], done: Callable[[requests.Response], bool]) -> requests.Response:

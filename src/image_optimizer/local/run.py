@@ -7,6 +7,7 @@ import json
 import logging
 import mimetypes
 import os
+import socket
 import sys
 import time
 import uuid
@@ -19,6 +20,7 @@ from urllib.parse import quote_plus
 
 from ..aws.storage import make_client
 from ..settings import Settings, load_settings
+from . import USAGE_ERROR
 
 SAMPLES_DIR = Path(__file__).resolve().parents[3] / "samples"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp", ".heic", ".heif", ".hif", ".avif"}
@@ -45,9 +47,29 @@ class FakeContext:
         return 60_000
 
 
+class PortInUse(OSError):
+    """The embedded server's fixed port is taken."""
+
+
+def port_taken(port: int) -> bool:
+    """Can nothing listen on 127.0.0.1:`port` now? (Bound as the server binds it: address reuse on.)"""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 @contextmanager
 def embedded_s3(port: int = 0) -> Iterator[str]:
-    """moto's S3/SQS server in this process on 127.0.0.1: no Docker, no AWS account."""
+    """moto's S3/SQS server in this process on 127.0.0.1: no Docker, no AWS account. A fixed `port` that is taken
+    raises PortInUse (moto's server thread would print it and the start would wait for ever)."""
+    if port and port_taken(port):
+        raise PortInUse(
+            f"port {port} on 127.0.0.1 is in use (another `make run ARGS=--watch`?): stop it or pass --port"
+        )
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per HTTP request drowns the table
@@ -219,11 +241,15 @@ def run(images: list[Path], *, watch: bool, endpoint_url: str | None, bucket: st
     missing = [str(path) for path in images if not path.is_file()]
     if missing:
         print(f"error: no such file: {', '.join(missing)}", file=sys.stderr)
-        return 2
+        return USAGE_ERROR
     if endpoint_url:
         return _run_against(endpoint_url, images, settings, watch=watch, bucket=bucket, out=out, embedded=False)
-    with embedded_s3(port if port is not None else (9000 if watch else 0)) as endpoint:
-        return _run_against(endpoint, images, settings, watch=watch, bucket=bucket, out=out, embedded=True)
+    try:
+        with embedded_s3(port if port is not None else (9000 if watch else 0)) as endpoint:
+            return _run_against(endpoint, images, settings, watch=watch, bucket=bucket, out=out, embedded=True)
+    except PortInUse as error:
+        print(f"error: {error}", file=sys.stderr)
+        return USAGE_ERROR
 
 
 def _run_against(
